@@ -1,0 +1,222 @@
+"""The honest protocol: select on a class-disjoint validation split, retrain on trainval, test once."""
+
+import copy
+import dataclasses
+import itertools
+import time
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from .classifier import ClassifierConfig, predict_logits, train_classifier
+from .data import Benchmark, MinMaxScaler, Split, test_split, validation_split
+from .heads import HEADS, create_head
+from .heads.base import make_config
+from .metrics import gzsl_report
+from .model import ZSLModel
+from .training import ProgressCallback, fit_head
+
+GAMMAS = np.round(np.arange(0.0, 8.01, 0.25), 2)  # calibrated-stacking candidates (logit units)
+
+
+@dataclass
+class Protocol:
+    """How selection is done; every choice is made on validation data only."""
+
+    fold: int = 1  # which trainclassesK / valclassesK fold plays seen / unseen
+    holdout: float = 0.2  # share of each validation-seen class's images held out for S
+    checkpoints: int = 4  # head snapshots evaluated, evenly spaced over its training
+    calibrate: bool = False  # also choose a calibrated-stacking gamma on validation
+    select: bool = True  # False: skip validation, train once with the given settings
+
+
+@dataclass
+class Result:
+    """A trained model with its validation choice and test metrics."""
+
+    model: ZSLModel
+    selection: dict  # the chosen settings and the validation metrics they gave
+    test: dict  # U, S, H, ZSL in percent
+    seconds: float
+
+
+@dataclass
+class Prepared:
+    """One split as tensors, with labels mapped to the split's own label space."""
+
+    classes: np.ndarray  # global class ids of the label space, sorted
+    x_train: torch.Tensor
+    y_train: torch.Tensor  # index into `classes`
+    seen_local: torch.Tensor  # positions of seen classes in `classes`
+    unseen_local: torch.Tensor
+    att: torch.Tensor  # (C, A) attributes of `classes`
+    x_seen: np.ndarray  # evaluation features, scaled
+    y_seen: np.ndarray
+    x_unseen: np.ndarray
+    y_unseen: np.ndarray
+    scaler: MinMaxScaler
+
+
+def prepare(bench: Benchmark, split: Split, device: str) -> Prepared:
+    """Scale with training statistics and map labels to the split's label space."""
+    classes = np.union1d(split.seen_classes, split.unseen_classes)
+    local = np.full(len(bench.class_names), -1)
+    local[classes] = np.arange(len(classes))
+    scaler = MinMaxScaler.fit(bench.features[split.train])
+    as_tensor = lambda a: torch.as_tensor(a, device=device)  # noqa: E731
+    return Prepared(
+        classes=classes, x_train=as_tensor(scaler.transform(bench.features[split.train])),
+        y_train=as_tensor(local[bench.labels[split.train]]),
+        seen_local=as_tensor(local[split.seen_classes]), unseen_local=as_tensor(local[split.unseen_classes]),
+        att=as_tensor(bench.attributes[classes]),
+        x_seen=scaler.transform(bench.features[split.eval_seen]), y_seen=local[bench.labels[split.eval_seen]],
+        x_unseen=scaler.transform(bench.features[split.eval_unseen]),
+        y_unseen=local[bench.labels[split.eval_unseen]], scaler=scaler,
+    )
+
+
+def seen_relabel(data: Prepared) -> torch.Tensor:
+    """Training labels as indices into the seen classes (the head's latent classifier)."""
+    position = torch.full((len(data.classes),), -1, dtype=torch.long, device=data.y_train.device)
+    position[data.seen_local] = torch.arange(len(data.seen_local), device=position.device)
+    return position[data.y_train]
+
+
+def classifier_set(head, data: Prepared, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+    """embed(real seen) + synthesize(unseen): the classifier's training set, labels in label space."""
+    x_seen, y_seen = head.embed_train(data.x_train, data.y_train, generator)
+    n = head.config.unseen_samples
+    x_fake = head.synthesize(data.att[data.unseen_local], n, generator)
+    y_fake = data.unseen_local.repeat_interleave(n)
+    return torch.cat([x_seen, x_fake]), torch.cat([y_seen, y_fake])
+
+
+def evaluate(head, classifier, data: Prepared, gamma: float = 0.0) -> dict:
+    """U, S, H, ZSL of a head + classifier on the prepared evaluation sets."""
+    scores = [_logits(head, classifier, x) for x in (data.x_seen, data.x_unseen)]
+    return gzsl_report(scores[0], data.y_seen, scores[1], data.y_unseen, data.unseen_local.cpu().numpy(), gamma)
+
+
+def _logits(head, classifier, x: np.ndarray) -> np.ndarray:
+    with torch.no_grad():
+        emb = head.embed(torch.as_tensor(x, device=head.device))
+        return predict_logits(classifier, emb).cpu().numpy()
+
+
+def _best_gamma(head, classifier, data: Prepared, calibrate: bool) -> tuple[float, dict]:
+    candidates = GAMMAS if calibrate else [0.0]
+    scores = [_logits(head, classifier, x) for x in (data.x_seen, data.x_unseen)]
+    unseen = data.unseen_local.cpu().numpy()
+    reports = [(g, gzsl_report(scores[0], data.y_seen, scores[1], data.y_unseen, unseen, g)) for g in candidates]
+    return max(reports, key=lambda r: r[1]["H"])
+
+
+def _new_head(method, config, data: Prepared, seed: int, device: str):
+    torch.manual_seed(seed)
+    head = create_head(method, copy.deepcopy(config), feature_dim=data.x_train.shape[1],
+                       attribute_dim=data.att.shape[1], n_classes=len(data.seen_local))
+    return head.to(device)
+
+
+def select(bench, method, config, clf: ClassifierConfig, protocol: Protocol, *, seed: int, device: str,
+           callback: ProgressCallback | None) -> dict:
+    """Train on the validation split and choose head steps, generation options, classifier epochs
+    (and gamma) by validation H."""
+    data = prepare(bench, validation_split(bench, protocol.fold, protocol.holdout, seed), device)
+    head = _new_head(method, config, data, seed, device)
+    full, per_unit = getattr(config, head.length_field), head.steps_per_unit(len(data.x_train))
+    marks = sorted({max(1, round(full * k / protocol.checkpoints)) for k in range(1, protocol.checkpoints + 1)})
+    snapshots = {}
+
+    def snapshot(step):
+        if step % per_unit == 0 and step // per_unit in marks:
+            snapshots[step // per_unit] = copy.deepcopy(head.state_dict())
+
+    fit_head(head, data.x_train, seen_relabel(data), data.att[data.seen_local],
+             generator=torch.Generator().manual_seed(seed), stage="select/head", callback=callback,
+             on_step=snapshot)
+    candidates = []
+    grid = _grid(head)
+    for i, (mark, options) in enumerate(itertools.product(marks, grid)):
+        head.load_state_dict(snapshots[mark])
+        head.config = dataclasses.replace(head.config, **options)
+        generator = torch.Generator().manual_seed(seed)
+        x, y = classifier_set(head, data, generator)
+
+        def on_epoch(epoch, model, mark=mark, options=options):
+            gamma, report = _best_gamma(head, model, data, protocol.calibrate)
+            candidates.append({"length": mark, "classifier_epochs": epoch, "gamma": float(gamma), **options, "val": report})
+
+        train_classifier(x, y, len(data.classes), clf, generator=generator, on_epoch=on_epoch,
+                         stage=f"select/classifier {i + 1}/{len(marks) * len(grid)}", callback=callback)
+    return max(candidates, key=lambda c: c["val"]["H"])
+
+
+def _grid(head) -> list[dict]:
+    grid = getattr(head, "selection_grid", {})
+    keys = sorted(grid)
+    return [dict(zip(keys, values)) for values in itertools.product(*(grid[k] for k in keys))] or [{}]
+
+
+def train_and_evaluate(bench: Benchmark, method: str = "vae-cflow", config=None, *,
+                       classifier: ClassifierConfig | None = None, protocol: Protocol | None = None,
+                       seed: int = 0, device: str = "cpu", callback: ProgressCallback | None = None) -> Result:
+    """The whole protocol on one benchmark; returns the final model and its single test evaluation."""
+    started = time.perf_counter()
+    protocol, clf = protocol or Protocol(), classifier or ClassifierConfig()
+    config = resolve_config(method, config, bench.name)
+    selection = {"classifier_epochs": clf.epochs, "gamma": 0.0, "val": None}
+    if protocol.select:
+        selection = select(bench, method, config, clf, protocol, seed=seed, device=device, callback=callback)
+        config = _apply_selection(method, config, selection)
+        clf = dataclasses.replace(clf, epochs=selection["classifier_epochs"])
+    model = fit_final(bench, method, config, clf, seed=seed, device=device, callback=callback)
+    model.meta["selection"] = selection
+    data = prepare(bench, test_split(bench), device)
+    test = evaluate(model.head, model.classifier, data, selection["gamma"])
+    model.meta["metrics"] = {"val": selection["val"], "test": test}
+    model.meta["protocol"] = dataclasses.asdict(protocol)
+    seconds = time.perf_counter() - started
+    model.meta["train_seconds"] = round(seconds, 1)
+    return Result(model, selection, test, seconds)
+
+
+def resolve_config(method: str, config, dataset: str):
+    """The head's Config: paper defaults for `dataset`, then the caller's overrides."""
+    cls = HEADS.get(method)
+    if config is None or isinstance(config, dict):
+        return make_config(cls, {**cls.dataset_defaults.get(dataset.upper(), {}), **(config or {})})
+    return config
+
+
+def _apply_selection(method: str, config, selection: dict):
+    fields = {f.name for f in dataclasses.fields(config)}
+    chosen = {k: v for k, v in selection.items() if k in fields}
+    return dataclasses.replace(config, **chosen, **{HEADS.get(method).length_field: selection["length"]})
+
+
+def fit_final(bench, method, config, clf: ClassifierConfig, *, seed: int, device: str,
+              callback: ProgressCallback | None) -> ZSLModel:
+    """Train head + classifier on trainval with fixed settings; the label space is every class."""
+    data = prepare(bench, test_split(bench), device)
+    head = _new_head(method, config, data, seed, device)
+    fit_head(head, data.x_train, seen_relabel(data), data.att[data.seen_local],
+             generator=torch.Generator().manual_seed(seed), stage="final/head", callback=callback)
+    generator = torch.Generator().manual_seed(seed)
+    x, y = classifier_set(head, data, generator)
+    classifier = train_classifier(x, y, len(data.classes), clf, generator=generator,
+                                  stage="final/classifier", callback=callback)
+    seen_mask = np.isin(data.classes, bench.seen_classes)
+    n_real = len(x) - len(data.unseen_local) * config.unseen_samples
+    meta = {
+        "dataset": bench.name, "method": method, "seed": seed, "head_dims": head.dims,
+        "config": dataclasses.asdict(config), "classifier": dataclasses.asdict(clf),
+        "features": {"name": bench.features_name, "feature_space": bench.feature_space,
+                     "dim": int(bench.features.shape[1])},
+    }
+    return ZSLModel(head=head, classifier=classifier, scaler=data.scaler,
+                    class_names=[bench.class_names[c] for c in data.classes],
+                    class_kinds=["seen" if s else "unseen" for s in seen_mask],
+                    attributes=bench.attributes[data.classes], meta=meta,
+                    replay_x=x[:n_real].cpu().numpy(), replay_y=y[:n_real].cpu().numpy())

@@ -1,0 +1,6 @@
+"""Generative GZSL heads, chosen by name: `create_head("vae-cflow", ...)`."""
+
+from .base import HEADS, Head, create_head, head_names
+from . import vae_cflow  # noqa: F401  (registers itself)
+
+__all__ = ["HEADS", "Head", "create_head", "head_names"]
