@@ -10,7 +10,7 @@ import numpy as np
 import torch
 
 from .classifier import ClassifierConfig, predict_logits, train_classifier
-from .data import Benchmark, MinMaxScaler, Split, test_split, validation_split
+from .data import Benchmark, MinMaxScaler, Split, proposed_split, validation_split
 from .heads import HEADS, create_head
 from .heads.base import make_config
 from .metrics import gzsl_report
@@ -26,9 +26,10 @@ class Protocol:
 
     fold: int = 1  # which trainclassesK / valclassesK fold plays seen / unseen
     holdout: float = 0.2  # share of each validation-seen class's images held out for S
-    checkpoints: int = 4  # head snapshots evaluated, evenly spaced over its training
-    calibrate: bool = False  # also choose a calibrated-stacking gamma on validation
+    checkpoints: int = 2  # head snapshots evaluated, evenly spaced over its training
+    calibrate: bool = True  # also choose a calibrated-stacking gamma on validation
     select: bool = True  # False: skip validation, train once with the given settings
+    fixed: tuple[str, ...] = ()  # Config fields the user set: never searched
 
 
 @dataclass
@@ -137,7 +138,7 @@ def select(bench, method, config, clf: ClassifierConfig, protocol: Protocol, *, 
              generator=torch.Generator().manual_seed(seed), stage="select/head", callback=callback,
              on_step=snapshot)
     candidates = []
-    grid = _grid(head)
+    grid = _grid(head, protocol.fixed)
     for i, (mark, options) in enumerate(itertools.product(marks, grid)):
         head.load_state_dict(snapshots[mark])
         head.config = dataclasses.replace(head.config, **options)
@@ -153,8 +154,8 @@ def select(bench, method, config, clf: ClassifierConfig, protocol: Protocol, *, 
     return max(candidates, key=lambda c: c["val"]["H"])
 
 
-def _grid(head) -> list[dict]:
-    grid = getattr(head, "selection_grid", {})
+def _grid(head, fixed: tuple[str, ...]) -> list[dict]:
+    grid = {k: v for k, v in head.selection_grid.items() if k not in fixed}
     keys = sorted(grid)
     return [dict(zip(keys, values)) for values in itertools.product(*(grid[k] for k in keys))] or [{}]
 
@@ -173,9 +174,10 @@ def train_and_evaluate(bench: Benchmark, method: str = "vae-cflow", config=None,
         clf = dataclasses.replace(clf, epochs=selection["classifier_epochs"])
     model = fit_final(bench, method, config, clf, seed=seed, device=device, callback=callback)
     model.meta["selection"] = selection
-    data = prepare(bench, test_split(bench), device)
+    data = prepare(bench, proposed_split(bench), device)
     test = evaluate(model.head, model.classifier, data, selection["gamma"])
-    model.meta["metrics"] = {"val": selection["val"], "test": test}
+    uncalibrated = evaluate(model.head, model.classifier, data, 0.0)  # reported beside, never chosen on
+    model.meta["metrics"] = {"val": selection["val"], "test": test, "test_uncalibrated": uncalibrated}
     model.meta["protocol"] = dataclasses.asdict(protocol)
     seconds = time.perf_counter() - started
     model.meta["train_seconds"] = round(seconds, 1)
@@ -199,7 +201,7 @@ def _apply_selection(method: str, config, selection: dict):
 def fit_final(bench, method, config, clf: ClassifierConfig, *, seed: int, device: str,
               callback: ProgressCallback | None) -> ZSLModel:
     """Train head + classifier on trainval with fixed settings; the label space is every class."""
-    data = prepare(bench, test_split(bench), device)
+    data = prepare(bench, proposed_split(bench), device)
     head = _new_head(method, config, data, seed, device)
     fit_head(head, data.x_train, seen_relabel(data), data.att[data.seen_local],
              generator=torch.Generator().manual_seed(seed), stage="final/head", callback=callback)
@@ -220,3 +222,18 @@ def fit_final(bench, method, config, clf: ClassifierConfig, *, seed: int, device
                     class_kinds=["seen" if s else "unseen" for s in seen_mask],
                     attributes=bench.attributes[data.classes], meta=meta,
                     replay_x=x[:n_real].cpu().numpy(), replay_y=y[:n_real].cpu().numpy())
+
+
+def evaluate_model(model: ZSLModel, bench: Benchmark) -> dict:
+    """Re-evaluate a saved model on the benchmark's test split with its own scaler and class order."""
+    index = {name: i for i, name in enumerate(model.class_names)}
+    missing = [bench.class_names[c] for c in np.union1d(bench.seen_classes, bench.unseen_classes)
+               if bench.class_names[c] not in index]
+    if missing:
+        raise ValueError(f"the model does not know {len(missing)} {bench.name} classes, e.g. {missing[:3]}")
+    to_model = np.array([index[n] for n in bench.class_names])
+    scores_seen = model.scores(bench.features[bench.test_seen])
+    scores_unseen = model.scores(bench.features[bench.test_unseen])
+    unseen = to_model[bench.unseen_classes]
+    return gzsl_report(scores_seen, to_model[bench.labels[bench.test_seen]], scores_unseen,
+                       to_model[bench.labels[bench.test_unseen]], unseen)

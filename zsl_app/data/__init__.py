@@ -1,9 +1,9 @@
 """Benchmark data: xlsa17 loading, validation folds, download, attribute names."""
 
 from .xlsa17 import DATASETS, Benchmark, DataError, available_datasets, available_features, load_benchmark
-from .splits import MinMaxScaler, Split, test_split, validation_split
+from .splits import MinMaxScaler, Split, proposed_split, validation_split
 
 __all__ = [
     "DATASETS", "Benchmark", "DataError", "MinMaxScaler", "Split", "available_datasets",
-    "available_features", "load_benchmark", "test_split", "validation_split",
+    "available_features", "load_benchmark", "proposed_split", "validation_split",
 ]

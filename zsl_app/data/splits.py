@@ -19,7 +19,7 @@ class Split:
     unseen_classes: np.ndarray  # class indices known only by their attributes
 
 
-def test_split(bench: Benchmark) -> Split:
+def proposed_split(bench: Benchmark) -> Split:
     """The proposed split: fit on trainval, evaluate on test_seen and test_unseen."""
     return Split("test", bench.trainval, bench.test_seen, bench.test_unseen,
                  bench.seen_classes, bench.unseen_classes)

@@ -1,0 +1,80 @@
+"""Train + evaluate a head over several seeds; print mean ± std of U, S, H, ZSL and wall time.
+
+    python bench/gzsl.py --dataset cub --features effnetlite2 --method vae-cflow --seeds 0 1 2
+Results also go to bench/results/<dataset>-<method>-<features>[-<tag>].json."""
+
+import argparse
+import json
+import resource
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from zsl_app.data import load_benchmark  # noqa: E402
+from zsl_app.experiment import Protocol, train_and_evaluate  # noqa: E402
+from zsl_app.heads import head_names  # noqa: E402
+from zsl_app.paths import resolve_data_root  # noqa: E402
+
+DEFAULT_ROOT = Path(__file__).resolve().parents[2] / "shared" / "data" / "xlsa17"
+KEYS = ("U", "S", "H", "ZSL")
+
+
+def parse() -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--dataset", default="cub")
+    p.add_argument("--features", default="effnetlite2")
+    p.add_argument("--method", default="vae-cflow", choices=head_names())
+    p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    p.add_argument("--set", nargs="*", default=[], metavar="FIELD=VALUE", help="head Config overrides")
+    p.add_argument("--no-calibrate", action="store_true")
+    p.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
+    p.add_argument("--data-root", default=str(DEFAULT_ROOT) if DEFAULT_ROOT.exists() else None)
+    p.add_argument("--tag", default="")
+    return p.parse_args()
+
+
+def overrides(pairs: list[str]) -> dict:
+    out = {}
+    for pair in pairs:
+        key, value = pair.split("=", 1)
+        out[key] = json.loads(value) if value[:1].isdigit() or value[:1] in "-[{tf" else value
+    return out
+
+
+def main() -> None:
+    args = parse()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    bench = load_benchmark(resolve_data_root(args.data_root), args.dataset, args.features)
+    runs = []
+    for seed in args.seeds:
+        result = train_and_evaluate(bench, args.method, overrides(args.set), seed=seed,
+                                    protocol=Protocol(calibrate=not args.no_calibrate))
+        runs.append({"seed": seed, "seconds": result.seconds, "selection": result.selection,
+                     "test": result.test, "test_uncalibrated": result.model.meta["metrics"]["test_uncalibrated"]})
+        print(f"seed {seed}: " + " ".join(f"{k} {result.test[k]:.1f}" for k in KEYS)
+              + f"  ({result.seconds / 60:.1f} min; chose {_chosen(result.selection)})", flush=True)
+    summary = {k: (float(np.mean([r["test"][k] for r in runs])), float(np.std([r["test"][k] for r in runs])))
+               for k in KEYS}
+    peak_rss_gb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
+    minutes = np.mean([r["seconds"] for r in runs]) / 60
+    print(f"\n{bench.name} {args.method} {args.features} {' '.join(args.set)} seeds {args.seeds}")
+    print("| " + " | ".join(f"{k}" for k in KEYS) + " | min/run | peak RSS GB |")
+    print("| " + " | ".join(f"{m:.1f} ± {s:.1f}" for m, s in summary.values()) + f" | {minutes:.1f} | {peak_rss_gb:.2f} |")
+    name = "-".join(x for x in (bench.name.lower(), args.method, args.features, args.tag) if x)
+    out = Path(__file__).resolve().parent / "results" / f"{name}.json"
+    out.parent.mkdir(exist_ok=True)
+    out.write_text(json.dumps({"command": " ".join(sys.argv), "runs": runs, "summary": summary,
+                               "peak_rss_gb": peak_rss_gb}, indent=1))
+
+
+def _chosen(selection: dict) -> str:
+    return ", ".join(f"{k}={v}" for k, v in selection.items() if k != "val")
+
+
+if __name__ == "__main__":
+    main()
