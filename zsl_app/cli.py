@@ -1,18 +1,25 @@
-"""Command line: serve the web app (default), train, evaluate, download."""
+"""Command line: serve the web app (default), train, evaluate, predict, manage classes, extract, download."""
 
 import argparse
+import dataclasses
+import json
 import sys
 from pathlib import Path
 
 import torch
 
-from .checkpoint import CheckpointError, load_model, save_model
+from .backbones import backbone_names, create_backbone
+from .checkpoint import CheckpointError, load_model, read_metadata, save_model
+from .classes import ClassError, human_scale_meta, read_attribute_file
 from .classifier import ClassifierConfig
 from .data import DataError, load_benchmark
+from .data.cub_images import download_cub_images, find_cub_images
 from .data.download import DownloadError, download_xlsa17
+from .extract import extract_features, tqdm_progress
 from .experiment import Protocol, evaluate_model, resolve_config, train_and_evaluate
 from .heads import HEADS, head_names
 from .paths import WEIGHTS_DIR, resolve_data_root
+from .predictor import Predictor, default_checkpoint, user_class_names
 from .progress import TqdmProgress
 
 EXAMPLES = """examples:
@@ -21,6 +28,9 @@ EXAMPLES = """examples:
   python app.py --train cub --features effnetlite2 --seed 1 --iters 3000
   python app.py --eval weights/runs/cub-vae-cflow-effnetlite2-s0
   python app.py --download xlsa17                fetch the original benchmark files
+  python app.py --predict bird.jpg --top 5       classify a photo with the default model
+  python app.py --add-class My_Bird --attributes my_bird.csv
+  python app.py --extract cub --images ~/CUB_200_2011 --backbone effnet-lite2
 """
 
 
@@ -31,7 +41,32 @@ def build_parser() -> argparse.ArgumentParser:
     act = p.add_mutually_exclusive_group()
     act.add_argument("--train", metavar="DATASET", help="train and evaluate on an xlsa17 dataset (APY, AWA1, AWA2, CUB, SUN)")
     act.add_argument("--eval", metavar="CHECKPOINT", help="re-evaluate a saved model on its dataset's test split")
-    act.add_argument("--download", choices=["xlsa17"], help="download benchmark files into the data root")
+    act.add_argument("--download", choices=["xlsa17", "cub-images"],
+                     help="download benchmark files into the data root, or the CUB photos (for --extract)")
+    act.add_argument("--predict", metavar="PHOTO", help="classify a photo")
+    act.add_argument("--add-class", metavar="NAME", help="add a class described by --attributes to the model")
+    act.add_argument("--remove-class", metavar="NAME", help="remove a class added with --add-class")
+    act.add_argument("--list-classes", action="store_true", help="list the model's classes (user ones last)")
+    act.add_argument("--extract", metavar="DATASET", help="embed a dataset's photos into a features file (CUB)")
+    u = p.add_argument_group("prediction and classes")
+    u.add_argument("--top", type=int, default=5, help="classes to show (default 5)")
+    u.add_argument("--json", action="store_true", help="print the prediction as JSON")
+    u.add_argument("--attributes", metavar="FILE", help="a class's attributes: .csv or .json, one value per "
+                                                        "attribute on the dataset's scale (CUB: 0-100)")
+    u.add_argument("--normalised", action="store_true", help="--attributes is L2-normalised, like att_splits' att")
+    u.add_argument("--backbone-weights", metavar="PATH", help="backbone weights file instead of the official ones")
+    x = p.add_argument_group("feature extraction")
+    x.add_argument("--images", metavar="PATH", help="the extracted CUB_200_2011 folder "
+                                                    "(default: the one --download cub-images made)")
+    x.add_argument("--backbone", default="effnet-lite2", choices=backbone_names(), help="default effnet-lite2")
+    x.add_argument("--batch-size", type=int, default=32, help="photos per network call (default 32)")
+    x.add_argument("--workers", type=int, default=2, help="decoding processes (default 2)")
+    s = p.add_argument_group("web app (the default action)")
+    s.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1: this machine only)")
+    s.add_argument("--port", type=int, default=7860, help="port to listen on (default 7860)")
+    s.add_argument("--model", metavar="PATH", help="checkpoint to serve, predict with or add classes to "
+                                                 "(default: the one named by weights/default.json)")
+    s.add_argument("--examples", metavar="DIR", help="folder of example photos (default: assets/examples/)")
     g = p.add_argument_group("training")
     g.add_argument("--method", default="vae-cflow", choices=head_names(), help="generative head (default: vae-cflow)")
     g.add_argument("--features", help="features file under the dataset folder, e.g. res101 or effnetlite2 "
@@ -48,6 +83,7 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--fold", type=int, default=1, choices=[1, 2, 3], help="validation fold (default 1)")
     g.add_argument("--device", default="auto", help="cpu, cuda, cuda:1 ... (default: cuda when present)")
     g.add_argument("--out", help="checkpoint folder (default: weights/runs/)")
+    g.add_argument("--half", action="store_true", help="store the checkpoint's tensors as float16 (half the size)")
     return p
 
 
@@ -59,8 +95,19 @@ def main(argv: list[str] | None = None) -> int:
         if args.eval:
             return evaluate(args)
         if args.download:
-            print(f"downloaded into {download_xlsa17(args.data_root)}")
+            return download(args)
+        if args.predict:
+            return predict(args)
+        if args.add_class:
+            return add_class(args)
+        if args.remove_class:
+            Predictor.load(args.model, backbone_weights=args.backbone_weights).remove_class(args.remove_class)
+            print(f"removed {args.remove_class}")
             return 0
+        if args.list_classes:
+            return list_classes(args)
+        if args.extract:
+            return extract(args)
         from .ui import serve  # the web app is the default action
         return serve(args)
     except (DataError, CheckpointError, DownloadError, ValueError, KeyError) as err:
@@ -103,9 +150,12 @@ def train(args) -> int:
     result = train_and_evaluate(bench, args.method, config, classifier=ClassifierConfig(epochs=args.classifier_epochs),
                                 protocol=protocol, seed=args.seed, device=pick_device(args.device), callback=progress)
     progress.close()
+    model = result.model
+    model.meta["human_scale"] = human_scale_meta(bench.original_attributes,
+                                                 [bench.class_names.index(n) for n in model.class_names])
     out = Path(args.out) if args.out else WEIGHTS_DIR / "runs"
     name = f"{bench.name.lower()}-{args.method}-{bench.features_name}-s{args.seed}"
-    meta_path = save_model(result.model, out / name)
+    meta_path = save_model(model, out / name, half=args.half)
     print_table(result.model.meta["metrics"], result.seconds)
     print(f"saved {meta_path.with_suffix('.safetensors')} (+ .json)")
     return 0
@@ -131,3 +181,57 @@ def print_table(metrics: dict, seconds: float | None = None) -> None:
             print(f"{name:12}" + "".join(f"{row[k]:8.1f}" for k in ("U", "S", "H", "ZSL")))
     if seconds is not None:
         print(f"wall time {seconds / 60:.1f} min")
+
+
+def download(args) -> int:
+    if args.download == "cub-images":
+        print(f"CUB photos in {download_cub_images(args.images)}")
+    else:
+        print(f"downloaded into {download_xlsa17(args.data_root)}")
+    return 0
+
+
+def predict(args) -> int:
+    predictor = Predictor.load(args.model, backbone_weights=args.backbone_weights, device=pick_device(args.device))
+    result = predictor.predict(args.predict, top=args.top)
+    if args.json:
+        print(json.dumps({"photo": args.predict, "model": predictor.info["model"], **dataclasses.asdict(result)},
+                         indent=1))
+        return 0
+    print(f"{args.predict}  ({predictor.info['model']}, {result.seconds * 1000:.0f} ms)")
+    for i, r in enumerate(result.ranked, 1):
+        print(f"{i:3}. {r.name:40} {100 * r.probability:6.2f}%  {r.kind}")
+    print("reads: " + ", ".join(f"{name} {value:.0f}" for name, value in result.attributes[:5]))
+    return 0
+
+
+def add_class(args) -> int:
+    if not args.attributes:
+        raise ClassError("--add-class needs --attributes FILE (.csv or .json, one value per attribute)")
+    predictor = Predictor.load(args.model, backbone_weights=args.backbone_weights, device=pick_device(args.device))
+    predictor.add_class(args.add_class, read_attribute_file(args.attributes), normalised=args.normalised)
+    print(f"added {args.add_class} to {predictor.info['model']} (saved in {predictor.registry.path})")
+    return 0
+
+
+def list_classes(args) -> int:
+    """From the metadata and the user's class file: no backbone or weights to load."""
+    checkpoint = Path(args.model) if args.model else default_checkpoint()
+    meta = read_metadata(checkpoint)
+    for name, kind in zip(meta["class_names"], meta["class_kinds"]):
+        print(f"{kind:7} {name}")
+    for name in user_class_names(checkpoint):
+        print(f"{'user':7} {name}")
+    return 0
+
+
+def extract(args) -> int:
+    images = args.images or find_cub_images()
+    if images is None:
+        raise DataError("no CUB photos found: pass --images PATH (the extracted CUB_200_2011 folder) or "
+                        "run `python app.py --download cub-images` first")
+    backbone = create_backbone(args.backbone, weights=args.backbone_weights, device=pick_device(args.device))
+    out = extract_features(images, resolve_data_root(args.data_root), args.extract, backbone,
+                           batch_size=args.batch_size, workers=args.workers, progress=tqdm_progress())
+    print(f"wrote {out}; train on it with --train {args.extract} --features {backbone.features_name}")
+    return 0

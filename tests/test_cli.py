@@ -1,0 +1,101 @@
+"""The command line end to end on a generated dataset that lives in a real backbone's feature space
+(EfficientNet-Lite0 with random weights: same network and recipe, no download needed)."""
+
+import json
+
+import numpy as np
+import pytest
+import scipy.io
+import torch
+from PIL import Image
+from safetensors import safe_open
+
+from conftest import write_tiny_xlsa17
+from zsl_app.backbones import RANDOM, create_backbone
+from zsl_app.cli import main
+
+TRAIN = ["--no-select", "--iters", "20", "--classifier-epochs", "2", "--device", "cpu"]
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    """(data root, checkpoint stem) of a model trained by `--train` on 1280-d effnetlite0-space features."""
+    torch.set_num_threads(1)
+    root = write_tiny_xlsa17(tmp_path_factory.mktemp("xlsa17"), dim=1280)
+    mat = scipy.io.loadmat(root / "CUB" / "tinyfeat.mat")
+    mat["backbone"] = create_backbone("effnet-lite0", weights=RANDOM).recipe
+    scipy.io.savemat(root / "CUB" / "effnetlite0.mat", {k: mat[k] for k in ("features", "labels", "backbone")})
+    (root / "CUB" / "tinyfeat.mat").unlink()
+    out = tmp_path_factory.mktemp("weights")
+    assert main(["--train", "cub", "--data-root", str(root), "--out", str(out), "--half", *TRAIN]) == 0
+    return root, out / "cub-vae-cflow-effnetlite0-s0"
+
+
+def test_train_half_and_eval(trained, capsys):
+    root, stem = trained
+    with safe_open(str(stem.with_suffix(".safetensors")), "pt") as f:
+        assert f.get_tensor("classifier.linear.weight").dtype == torch.float16
+    meta = json.loads(stem.with_suffix(".json").read_text())
+    assert meta["human_scale"]["max"] == 100 and len(meta["human_scale"]["norms"]) == 10
+    assert main(["--eval", str(stem), "--data-root", str(root)]) == 0
+    assert "test now" in capsys.readouterr().out
+
+
+def test_add_predict_list_remove(trained, tmp_path, capsys):
+    _, stem = trained
+    model = ["--model", str(stem), "--backbone-weights", RANDOM]
+    (tmp_path / "a.csv").write_text(",".join(["40"] * 8))
+    assert main(["--add-class", "My Bird", "--attributes", str(tmp_path / "a.csv"), *model]) == 0
+    assert main(["--list-classes", "--model", str(stem)]) == 0
+    assert capsys.readouterr().out.strip().splitlines()[-1] == "user    My Bird"
+
+    photo = tmp_path / "bird.png"
+    Image.fromarray(np.random.default_rng(0).integers(0, 255, (300, 400, 3), dtype=np.uint8)).save(photo)
+    assert main(["--predict", str(photo), "--json", "--top", "11", *model]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["model"] == stem.name and len(result["ranked"]) == 11
+    assert {r["kind"] for r in result["ranked"]} == {"seen", "unseen", "user"}
+    assert abs(sum(r["probability"] for r in result["ranked"]) - 1) < 1e-4
+    assert len(result["attributes"]) == 8 and result["seconds"] > 0
+
+    assert main(["--remove-class", "my bird", *model]) == 0
+    capsys.readouterr()
+    assert main(["--list-classes", "--model", str(stem)]) == 0
+    assert "My Bird" not in capsys.readouterr().out
+
+
+def test_user_errors_are_reported_not_raised(trained, tmp_path, capsys):
+    _, stem = trained
+    model = ["--model", str(stem), "--backbone-weights", RANDOM]
+    (tmp_path / "short.json").write_text("[1, 2]")
+    (tmp_path / "not.png").write_bytes(b"not an image")
+    for argv, message in [
+        (["--add-class", "X", "--attributes", str(tmp_path / "short.json")], "expected 8 attribute values"),
+        (["--add-class", "X"], "needs --attributes"),
+        (["--add-class", "002.class_1", "--attributes", str(tmp_path / "short.json")], "already a class"),
+        (["--remove-class", "001.Class_0"], "class of the dataset"),
+        (["--predict", str(tmp_path / "not.png")], "not an image"),
+        (["--predict", str(tmp_path / "missing.png")], "no image file"),
+    ]:
+        assert main([*argv, *model]) == 2
+        assert message in capsys.readouterr().err
+    # the official weights are another feature space than the random-weight features it was trained on
+    assert main(["--predict", str(tmp_path / "not.png"), "--model", str(stem)]) == 2
+    assert "A head is only valid in the feature space it was trained in" in capsys.readouterr().err
+
+
+def test_extract_cub_folder(trained, tmp_path):
+    root, _ = trained
+    images = tmp_path / "CUB_200_2011"
+    for i, name in enumerate(["001.Class_0/a.jpg", "007.Class_6/b.jpg"]):
+        (images / "images" / name).parent.mkdir(parents=True, exist_ok=True)
+        Image.new("RGB", (320, 240), (40 * i, 120, 200)).save(images / "images" / name)
+    (images / "images.txt").write_text("1 001.Class_0/a.jpg\n2 007.Class_6/b.jpg\n")
+    data = tmp_path / "data"
+    (data / "CUB").mkdir(parents=True)
+    (data / "CUB" / "att_splits.mat").write_bytes((root / "CUB" / "att_splits.mat").read_bytes())
+    assert main(["--extract", "cub", "--images", str(images), "--data-root", str(data), "--backbone", "effnet-lite0",
+                 "--backbone-weights", RANDOM, "--workers", "0", "--batch-size", "2"]) == 0
+    mat = scipy.io.loadmat(data / "CUB" / "effnetlite0.mat")
+    assert mat["features"].shape == (1280, 2) and mat["labels"].ravel().tolist() == [1, 7]
+    assert main(["--extract", "cub", "--images", str(tmp_path / "nowhere"), "--data-root", str(data)]) == 2
