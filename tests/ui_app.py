@@ -1,0 +1,93 @@
+"""The web app running in-process for the UI tests and the load bench: a small real model, a free port."""
+
+import os
+import socket
+from contextlib import contextmanager
+from pathlib import Path
+
+from conftest import SHARED, XLSA17, require_real_cub
+
+SAMPLES = SHARED / "samples" / "cub"
+# Training lengths that finish in seconds on two CPU cores; the numbers mean nothing, the plumbing does.
+TINY_HEAD = {"iters": 5, "unseen_samples": 20, "encoder_hidden": 64, "decoder_hidden": 64, "coupling_hidden": 32,
+             "flow_steps": 1}
+
+
+def sample_photos() -> list[Path]:
+    return sorted(SAMPLES.glob("*.jpg"))
+
+
+def small_checkpoint(folder: Path) -> Path:
+    """The shipped default model when present, else a tiny one trained on the real CUB features."""
+    from zsl_app.checkpoint import CheckpointError, paths
+    from zsl_app.predictor import default_checkpoint
+    try:
+        shipped = default_checkpoint()
+    except CheckpointError:
+        shipped = None
+    if shipped and all(p.is_file() for p in paths(shipped)):
+        return shipped
+    return train_tiny_cub(folder / "cub-tiny")
+
+
+def train_tiny_cub(path: Path) -> Path:
+    """A CUB model in the effnetlite2 space, trained for seconds (about 20 s on 2 cores)."""
+    from zsl_app.checkpoint import save_model
+    from zsl_app.classes import human_scale_meta
+    from zsl_app.classifier import ClassifierConfig
+    from zsl_app.data import load_benchmark
+    from zsl_app.experiment import Protocol, train_and_evaluate
+
+    bench = load_benchmark(require_real_cub(), "CUB", "effnetlite2")
+    model = train_and_evaluate(bench, "vae-cflow", TINY_HEAD, classifier=ClassifierConfig(epochs=2),
+                               protocol=Protocol(select=False)).model
+    model.meta["human_scale"] = human_scale_meta(bench.original_attributes,
+                                                 [bench.class_names.index(n) for n in model.class_names])
+    save_model(model, path)
+    return path
+
+
+def closest_unseen(predictor) -> tuple[Path, str, int]:
+    """(photo, class, rank): the sample photo in whose full ranking an unseen class ranks highest."""
+    n = len(predictor.class_table())
+    found = []
+    for photo in sample_photos():
+        ranked = predictor.predict(photo, top=n).ranked
+        rank = next(i for i, r in enumerate(ranked) if r.kind == "unseen")
+        found.append((rank, photo.name, photo, ranked[rank].name))
+    rank, _, photo, name = min(found)
+    return photo, name, rank
+
+
+def probability(predictor, photo: Path, name: str) -> float:
+    ranked = predictor.predict(photo, top=len(predictor.class_table())).ranked
+    return next(r.probability for r in ranked if r.name == name)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@contextmanager
+def running_app(tmp: Path, *, examples_dir: Path | None = SAMPLES):
+    """Yield (url, predictor) of the app serving a small CUB model; user classes and runs live in `tmp`."""
+    require_real_cub()
+    old = os.environ.get("ZSL_USER_DIR")
+    os.environ["ZSL_USER_DIR"] = str(tmp / "user")  # module-scoped: conftest's per-test dir is not set yet
+    try:
+        from zsl_app.predictor import Predictor
+        from zsl_app.ui import build_app, launch
+        predictor = Predictor.load(small_checkpoint(tmp))
+        demo = build_app(predictor, data_root=XLSA17, examples_dir=examples_dir, runs_dir=tmp / "runs")
+        _, url, _ = launch(demo, port=free_port(), block=False)
+        try:
+            yield url, predictor
+        finally:
+            demo.close()
+    finally:
+        if old is None:
+            os.environ.pop("ZSL_USER_DIR", None)
+        else:
+            os.environ["ZSL_USER_DIR"] = old

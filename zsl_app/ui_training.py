@@ -1,0 +1,149 @@
+"""The web app's training job: one at a time, in a worker thread, observable and cancellable."""
+
+import dataclasses
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .checkpoint import save_model
+from .classes import human_scale_meta
+from .classifier import ClassifierConfig
+from .experiment import Protocol, train_and_evaluate
+from .heads import HEADS
+from .training import Cancelled, Progress
+
+METRIC_ROWS = ("val", "test", "test_uncalibrated")  # meta["metrics"] rows, in the order shown
+
+
+class Busy(RuntimeError):
+    """A training is already running."""
+
+
+@dataclass
+class TrainRequest:
+    """What the Train tab asks for; None fields keep the head's (dataset) default."""
+
+    dataset: str
+    features: str
+    method: str
+    length: int  # iterations or epochs, whichever the head's length_field is
+    seed: int = 0
+    temperature: float | None = None  # fixed generation temperature; None: chosen on validation
+    unseen_samples: int | None = None  # synthetic examples per unseen class
+    classifier_epochs: int = 25
+    select: bool = True  # choose snapshot, options and gamma on validation
+
+    def overrides(self) -> dict:
+        """The head Config fields this request sets (never searched on validation)."""
+        fields = {f.name for f in dataclasses.fields(HEADS.get(self.method).Config)}
+        out = {HEADS.get(self.method).length_field: int(self.length)}
+        if self.temperature is not None and "temperature" in fields:
+            out["temperature"] = float(self.temperature)
+        if self.unseen_samples is not None:
+            out["unseen_samples"] = int(self.unseen_samples)
+        return out
+
+    def run_name(self) -> str:
+        """The checkpoint stem, as `python app.py --train` names it."""
+        return f"{self.dataset.lower()}-{self.method}-{self.features}-s{self.seed}"
+
+
+@dataclass
+class Snapshot:
+    """What the UI shows of a job at one moment."""
+
+    stage: str = "starting"
+    step: int = 0
+    total: int = 0
+    stage_eta: float | None = None  # seconds left in this stage, from its rate so far
+    elapsed: float = 0.0
+    curve: list[tuple[str, int, float]] = field(default_factory=list)  # (stage, step, loss) of every report
+    done: bool = False
+    error: BaseException | None = None  # Cancelled when cancelled
+    checkpoint: Path | None = None
+    metrics: dict | None = None
+
+
+class TrainingJob:
+    """Runs `train_and_evaluate` in a worker thread; a second start while one runs raises Busy."""
+
+    def __init__(self, runs_dir: Path):
+        self.runs_dir = Path(runs_dir)
+        self._lock = threading.Lock()
+        self._cancel = threading.Event()
+        self._state = Snapshot(done=True)
+        self._thread: threading.Thread | None = None
+        self._started = self._stage_started = self._last_report = 0.0
+
+    @property
+    def running(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
+    def start(self, request: TrainRequest, bench) -> None:
+        """Begin training on an already loaded benchmark; Busy if another training runs."""
+        with self._lock:
+            if self.running:
+                raise Busy(f"a training is already running ({self._state.stage}, "
+                           f"{time.perf_counter() - self._started:.0f} s in); wait for it to finish or cancel it")
+            self._cancel.clear()
+            self._state = Snapshot()
+            self._started = self._stage_started = self._last_report = time.perf_counter()
+            self._thread = threading.Thread(target=self._run, args=(request, bench), name="zsl-train", daemon=True)
+            self._thread.start()
+
+    def cancel(self) -> bool:
+        """Ask the running training to stop at its next progress report; False if none runs."""
+        if not self.running:
+            return False
+        self._cancel.set()
+        return True
+
+    def snapshot(self) -> Snapshot:
+        with self._lock:
+            state = dataclasses.replace(self._state, curve=list(self._state.curve))
+        if not state.done:
+            state.elapsed = time.perf_counter() - self._started
+        return state
+
+    def _on_progress(self, p: Progress) -> None:
+        if self._cancel.is_set():
+            raise Cancelled("cancelled by the user")
+        now = time.perf_counter()
+        with self._lock:
+            s = self._state
+            if p.stage != s.stage:  # the new stage began right after the previous report
+                self._stage_started = self._last_report
+            self._last_report = now
+            rate = (now - self._stage_started) / max(p.step, 1)
+            s.stage, s.step, s.total, s.stage_eta = p.stage, p.step, p.total, rate * (p.total - p.step)
+            if "loss" in p.losses:
+                s.curve.append((p.stage, p.step, p.losses["loss"]))
+
+    def _run(self, request: TrainRequest, bench) -> None:
+        try:
+            overrides = request.overrides()
+            protocol = Protocol(select=request.select, fixed=tuple(overrides))
+            result = train_and_evaluate(bench, request.method, overrides, protocol=protocol, seed=request.seed,
+                                        classifier=ClassifierConfig(epochs=int(request.classifier_epochs)),
+                                        callback=self._on_progress)
+            model = result.model
+            model.meta["human_scale"] = human_scale_meta(bench.original_attributes,
+                                                         [bench.class_names.index(n) for n in model.class_names])
+            meta_path = save_model(model, self.runs_dir / request.run_name())
+            outcome = {"checkpoint": meta_path.with_suffix(""), "metrics": model.meta["metrics"]}
+        except BaseException as err:  # reported to the UI, which raises it there with its message
+            outcome = {"error": err}
+        with self._lock:
+            self._state = dataclasses.replace(self._state, done=True, elapsed=time.perf_counter() - self._started,
+                                              stage_eta=0.0, **outcome)
+
+
+def metrics_rows(metrics: dict | None) -> list[list]:
+    """meta["metrics"] -> table rows [evaluation, U, S, H, ZSL], rounded to 0.1."""
+    rows = []
+    for name in METRIC_ROWS:
+        row = (metrics or {}).get(name)
+        if row:
+            rows.append([name] + [round(float(row[k]), 1) for k in ("U", "S", "H", "ZSL")])
+    return rows
