@@ -10,7 +10,7 @@ import torch
 
 from .backbones import backbone_names, create_backbone
 from .checkpoint import CheckpointError, load_model, read_metadata, save_model
-from .classes import ClassError, human_scale_meta, read_attribute_file
+from .classes import ClassError, read_attribute_file
 from .classifier import ClassifierConfig
 from .data import DataError, load_benchmark
 from .data.cub_images import download_cub_images, find_cub_images
@@ -151,8 +151,6 @@ def train(args) -> int:
                                 protocol=protocol, seed=args.seed, device=pick_device(args.device), callback=progress)
     progress.close()
     model = result.model
-    model.meta["human_scale"] = human_scale_meta(bench.original_attributes,
-                                                 [bench.class_names.index(n) for n in model.class_names])
     out = Path(args.out) if args.out else WEIGHTS_DIR / "runs"
     name = f"{bench.name.lower()}-{args.method}-{bench.features_name}-s{args.seed}"
     meta_path = save_model(model, out / name, half=args.half)

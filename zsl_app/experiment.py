@@ -9,6 +9,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from .classes import human_scale_meta
 from .classifier import ClassifierConfig, predict_logits, train_classifier
 from .data import Benchmark, MinMaxScaler, Split, proposed_split, validation_split
 from .heads import HEADS, create_head
@@ -216,6 +217,7 @@ def fit_final(bench, method, config, clf: ClassifierConfig, *, seed: int, device
         "config": dataclasses.asdict(config), "classifier": dataclasses.asdict(clf),
         "features": {"name": bench.features_name, "feature_space": bench.feature_space,
                      "dim": int(bench.features.shape[1])},
+        "human_scale": human_scale_meta(bench.original_attributes, data.classes),  # what people type
     }
     return ZSLModel(head=head, classifier=classifier, scaler=data.scaler,
                     class_names=[bench.class_names[c] for c in data.classes],

@@ -7,7 +7,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .checkpoint import save_model
-from .classes import human_scale_meta
 from .classifier import ClassifierConfig
 from .experiment import Protocol, train_and_evaluate
 from .heads import HEADS
@@ -128,8 +127,6 @@ class TrainingJob:
                                         classifier=ClassifierConfig(epochs=int(request.classifier_epochs)),
                                         callback=self._on_progress)
             model = result.model
-            model.meta["human_scale"] = human_scale_meta(bench.original_attributes,
-                                                         [bench.class_names.index(n) for n in model.class_names])
             meta_path = save_model(model, self.runs_dir / request.run_name())
             outcome = {"checkpoint": meta_path.with_suffix(""), "metrics": model.meta["metrics"]}
         except BaseException as err:  # reported to the UI, which raises it there with its message
