@@ -114,9 +114,27 @@ def test_warmup_follows_cada_vae():
     assert [warmup(e, (21, 75)) for e in (0, 21, 48, 75, 140)] == [0.0, 0.0, 0.5, 1.0, 1.0]
 
 
+def test_shared_noise_is_one_draw_per_row_along_exp_logvar():
+    head = create_head("dvae", TINY, **DIMS)  # shared is the default
+    mu, logvar = torch.randn(50, 4), torch.randn(50, 4)
+    eps = (head._noisy(mu, logvar, torch.Generator().manual_seed(0)) - mu) / torch.exp(logvar)
+    assert torch.allclose(eps, eps[:, :1].expand(-1, 4), atol=1e-5)  # the same draw in every dimension
+    assert eps[:, 0].std() > 0.5  # and a different one per row
+
+
+def test_isotropic_noise_draws_each_dimension_with_sigma():
+    head = create_head("dvae", {**TINY, "noise": "isotropic"}, **DIMS)
+    mu, logvar = torch.zeros(20000, 4), torch.full((20000, 4), 2 * torch.log(torch.tensor(3.0)))
+    z = head._noisy(mu, logvar, torch.Generator().manual_seed(0))
+    assert torch.allclose(z.std(0), torch.full((4,), 3.0), rtol=0.03)  # sigma = exp(logvar / 2)
+    assert torch.corrcoef(z.T).sub(torch.eye(4)).abs().max() < 0.05  # independent dimensions
+
+
 def test_unknown_ablation_is_rejected():
     with pytest.raises(ValueError, match="base, dis, full"):
         create_head("dvae", {"ablation": "nope"}, **DIMS)
+    with pytest.raises(ValueError, match="isotropic, shared"):
+        create_head("dvae", {"noise": "nope"}, **DIMS)
 
 
 def test_state_dict_round_trip_gives_identical_embeddings():
@@ -142,3 +160,11 @@ def test_short_cub_training_beats_chance_by_a_wide_margin():
     # asserted: after 2 epochs the tight synthetic unseen clusters still capture seen images (S ~ 0);
     # it takes off later (4 epochs: S 28, U 41).
     assert result.test["ZSL"] > 20 and result.test["U"] > 10, result.test
+
+
+def test_classifier_settings_follow_the_head_then_the_caller():
+    from zsl_app.experiment import classifier_config
+
+    assert classifier_config("dvae").batch_size == 32  # CADA-VAE's latent classifier
+    assert classifier_config("vae-cflow").batch_size == 256
+    assert classifier_config("dvae", epochs=7, batch_size=64) == classifier_config("vae-cflow", epochs=7, batch_size=64)

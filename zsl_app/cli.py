@@ -11,12 +11,11 @@ import torch
 from .backbones import backbone_names, create_backbone
 from .checkpoint import CheckpointError, load_model, read_metadata, save_model
 from .classes import ClassError, read_attribute_file
-from .classifier import ClassifierConfig
 from .data import DataError, load_benchmark
 from .data.cub_images import download_cub_images, find_cub_images
 from .data.download import DownloadError, download_xlsa17
 from .extract import extract_features, tqdm_progress
-from .experiment import Protocol, evaluate_model, resolve_config, train_and_evaluate
+from .experiment import Protocol, classifier_config, evaluate_model, resolve_config, train_and_evaluate
 from .heads import HEADS, head_names
 from .paths import WEIGHTS_DIR, resolve_data_root
 from .predictor import Predictor, default_checkpoint, user_class_names
@@ -147,8 +146,9 @@ def train(args) -> int:
     print(f"{bench.name}: {len(bench.class_names)} classes, {bench.features.shape[1]}-d {bench.features_name} "
           f"features; method {args.method}; seed {args.seed}")
     progress = TqdmProgress()
-    result = train_and_evaluate(bench, args.method, config, classifier=ClassifierConfig(epochs=args.classifier_epochs),
-                                protocol=protocol, seed=args.seed, device=pick_device(args.device), callback=progress)
+    classifier = classifier_config(args.method, epochs=args.classifier_epochs)
+    result = train_and_evaluate(bench, args.method, config, classifier=classifier, protocol=protocol,
+                                seed=args.seed, device=pick_device(args.device), callback=progress)
     progress.close()
     model = result.model
     out = Path(args.out) if args.out else WEIGHTS_DIR / "runs"

@@ -166,7 +166,7 @@ def train_and_evaluate(bench: Benchmark, method: str = "vae-cflow", config=None,
                        seed: int = 0, device: str = "cpu", callback: ProgressCallback | None = None) -> Result:
     """The whole protocol on one benchmark; returns the final model and its single test evaluation."""
     started = time.perf_counter()
-    protocol, clf = protocol or Protocol(), classifier or ClassifierConfig()
+    protocol, clf = protocol or Protocol(), classifier or classifier_config(method)
     config = resolve_config(method, config, bench.name)
     selection = {"classifier_epochs": clf.epochs, "gamma": 0.0, "val": None}
     if protocol.select:
@@ -191,6 +191,11 @@ def resolve_config(method: str, config, dataset: str):
     if config is None or isinstance(config, dict):
         return make_config(cls, {**cls.dataset_defaults.get(dataset.upper(), {}), **(config or {})})
     return config
+
+
+def classifier_config(method: str, **overrides) -> ClassifierConfig:
+    """The GZSL classifier settings for a head: its `classifier_defaults`, then the caller's overrides."""
+    return ClassifierConfig(**{**HEADS.get(method).classifier_defaults, **overrides})
 
 
 def _apply_selection(method: str, config, selection: dict):

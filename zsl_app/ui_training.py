@@ -7,8 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .checkpoint import save_model
-from .classifier import ClassifierConfig
-from .experiment import Protocol, train_and_evaluate
+from .experiment import Protocol, classifier_config, train_and_evaluate
 from .heads import HEADS
 from .training import Cancelled, Progress
 
@@ -123,9 +122,9 @@ class TrainingJob:
         try:
             overrides = request.overrides()
             protocol = Protocol(select=request.select, fixed=tuple(overrides))
+            classifier = classifier_config(request.method, epochs=int(request.classifier_epochs))
             result = train_and_evaluate(bench, request.method, overrides, protocol=protocol, seed=request.seed,
-                                        classifier=ClassifierConfig(epochs=int(request.classifier_epochs)),
-                                        callback=self._on_progress)
+                                        classifier=classifier, callback=self._on_progress)
             model = result.model
             meta_path = save_model(model, self.runs_dir / request.run_name())
             outcome = {"checkpoint": meta_path.with_suffix(""), "metrics": model.meta["metrics"]}

@@ -23,6 +23,7 @@ class Head(nn.Module):
     length_field: ClassVar[str] = "iters"  # the Config field that sets training length
     selection_grid: ClassVar[dict[str, tuple]] = {}  # generation options tried on validation
     dataset_defaults: ClassVar[dict[str, dict]] = {}  # per-dataset Config overrides (paper values)
+    classifier_defaults: ClassVar[dict] = {}  # ClassifierConfig overrides for this head's latent space
 
     def __init__(self, config, *, feature_dim: int, attribute_dim: int, n_classes: int):
         super().__init__()
