@@ -10,9 +10,9 @@ import time
 
 import torch
 
-from zsl_app.classifier import ClassifierConfig
+
 from zsl_app.data import load_benchmark
-from zsl_app.experiment import Protocol, resolve_config, select
+from zsl_app.experiment import Protocol, classifier_config, resolve_config, select
 from zsl_app.paths import resolve_data_root
 
 
@@ -32,7 +32,7 @@ def main() -> None:
         started = time.perf_counter()
         config = resolve_config("dvae", {"epochs": args.epochs, "gamma": gamma, "ablation": args.ablation},
                                 bench.name)
-        best = select(bench, "dvae", config, ClassifierConfig(), Protocol(checkpoints=2), seed=args.seed,
+        best = select(bench, "dvae", config, classifier_config("dvae"), Protocol(checkpoints=2), seed=args.seed,
                       device="cpu", callback=None)
         print(json.dumps({"lsc_gamma": gamma, "ablation": args.ablation, "epochs": args.epochs,
                           "seconds": round(time.perf_counter() - started), **best}), flush=True)

@@ -10,9 +10,9 @@ import time
 
 import torch
 
-from zsl_app.classifier import ClassifierConfig, train_classifier
+from zsl_app.classifier import train_classifier
 from zsl_app.data import load_benchmark, proposed_split
-from zsl_app.experiment import classifier_set, evaluate, prepare, resolve_config, seen_relabel
+from zsl_app.experiment import classifier_config, classifier_set, evaluate, prepare, resolve_config, seen_relabel
 from zsl_app.heads import create_head
 from zsl_app.paths import resolve_data_root
 from zsl_app.training import epoch_batches, train_loop
@@ -47,7 +47,7 @@ def main() -> None:
     head.eval()
     generator = torch.Generator().manual_seed(0)
     x, labels = classifier_set(head, data, generator)
-    classifier = train_classifier(x, labels, len(data.classes), ClassifierConfig(), generator=generator)
+    classifier = train_classifier(x, labels, len(data.classes), classifier_config("dvae"), generator=generator)
     evaluate(head, classifier, data)
     eval_s = time.perf_counter() - started
     print(f"threads {args.threads}, load average {os.getloadavg()[0]:.2f}, {per_epoch} steps/epoch")
