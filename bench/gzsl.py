@@ -14,6 +14,7 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from zsl_app.atomic import write_text_atomic  # noqa: E402
 from zsl_app.data import load_benchmark  # noqa: E402
 from zsl_app.experiment import Protocol, train_and_evaluate  # noqa: E402
 from zsl_app.heads import head_names  # noqa: E402
@@ -68,22 +69,33 @@ def main() -> None:
                                     protocol=Protocol(calibrate=not args.no_calibrate))
         final_seconds = time.perf_counter() - timer.started
         runs.append({"seed": seed, "seconds": result.seconds, "final_seconds": final_seconds,
-                     "selection": result.selection, "test": result.test, "test_uncalibrated": result.model.meta["metrics"]["test_uncalibrated"]})
+                     "selection": result.selection, "test": result.test,
+                     "test_uncalibrated": result.model.meta["metrics"]["test_uncalibrated"]})
         print(f"seed {seed}: " + " ".join(f"{k} {result.test[k]:.1f}" for k in KEYS)
               + f"  ({result.seconds / 60:.1f} min, final fit + test {final_seconds / 60:.1f} min;"
               + f" chose {_chosen(result.selection)})", flush=True)
-    summary = {k: (float(np.mean([r["test"][k] for r in runs])), float(np.std([r["test"][k] for r in runs])))
-               for k in KEYS}
-    peak_rss_gb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
+        summary = write_results(args, bench, runs)  # after every seed: a crash keeps the finished ones
     minutes = np.mean([r["seconds"] for r in runs]) / 60
     print(f"\n{bench.name} {args.method} {args.features} {' '.join(args.set)} seeds {args.seeds}")
     print("| " + " | ".join(f"{k}" for k in KEYS) + " | min/run | peak RSS GB |")
-    print("| " + " | ".join(f"{m:.1f} ± {s:.1f}" for m, s in summary.values()) + f" | {minutes:.1f} | {peak_rss_gb:.2f} |")
+    print("| " + " | ".join(f"{m:.1f} ± {s:.1f}" for m, s in summary.values())
+          + f" | {minutes:.1f} | {peak_rss_gb():.2f} |")
+
+
+def peak_rss_gb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20  # peak RSS in GB
+
+
+def write_results(args, bench, runs: list[dict]) -> dict:
+    """bench/results/<dataset>-<method>-<features>[-<tag>].json with the runs so far; returns the summary."""
+    summary = {k: (float(np.mean([r["test"][k] for r in runs])), float(np.std([r["test"][k] for r in runs])))
+               for k in KEYS}
     name = "-".join(x for x in (bench.name.lower(), args.method, args.features, args.tag) if x)
     out = Path(__file__).resolve().parent / "results" / f"{name}.json"
     out.parent.mkdir(exist_ok=True)
-    out.write_text(json.dumps({"command": " ".join(sys.argv), "runs": runs, "summary": summary,
-                               "peak_rss_gb": peak_rss_gb}, indent=1))
+    write_text_atomic(out, json.dumps({"command": " ".join(sys.argv), "runs": runs, "summary": summary,
+                                       "peak_rss_gb": peak_rss_gb()}, indent=1))
+    return summary
 
 
 def _chosen(selection: dict) -> str:
