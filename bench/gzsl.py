@@ -15,6 +15,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from zsl_app.atomic import write_text_atomic  # noqa: E402
+from zsl_app.checkpoint import save_model  # noqa: E402
 from zsl_app.data import load_benchmark  # noqa: E402
 from zsl_app.experiment import Protocol, train_and_evaluate  # noqa: E402
 from zsl_app.heads import head_names  # noqa: E402
@@ -35,6 +36,8 @@ def parse() -> argparse.Namespace:
     p.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
     p.add_argument("--data-root", default=str(DEFAULT_ROOT) if DEFAULT_ROOT.exists() else None)
     p.add_argument("--tag", default="")
+    p.add_argument("--out", help="also save each seed's model here, named as app.py --train names it")
+    p.add_argument("--half", action="store_true", help="save the checkpoints' tensors as float16")
     return p.parse_args()
 
 
@@ -74,6 +77,9 @@ def main() -> None:
         print(f"seed {seed}: " + " ".join(f"{k} {result.test[k]:.1f}" for k in KEYS)
               + f"  ({result.seconds / 60:.1f} min, final fit + test {final_seconds / 60:.1f} min;"
               + f" chose {_chosen(result.selection)})", flush=True)
+        if args.out:
+            name = f"{bench.name.lower()}-{args.method}-{bench.features_name}-s{seed}"
+            save_model(result.model, Path(args.out) / name, half=args.half)
         summary = write_results(args, bench, runs)  # after every seed: a crash keeps the finished ones
     minutes = np.mean([r["seconds"] for r in runs]) / 60
     print(f"\n{bench.name} {args.method} {args.features} {' '.join(args.set)} seeds {args.seeds}")
