@@ -6,16 +6,20 @@ Usage: python bench/dvae_speed.py [--epochs 1] [--threads 1] [--ablation full]""
 
 import argparse
 import os
+import sys
 import time
+from pathlib import Path
 
 import torch
 
-from zsl_app.classifier import train_classifier
-from zsl_app.data import load_benchmark, proposed_split
-from zsl_app.experiment import classifier_config, classifier_set, evaluate, prepare, resolve_config, seen_relabel
-from zsl_app.heads import create_head
-from zsl_app.paths import resolve_data_root
-from zsl_app.training import epoch_batches, train_loop
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from zsl_app.classifier import train_classifier  # noqa: E402
+from zsl_app.data import load_benchmark, proposed_split  # noqa: E402
+from zsl_app.experiment import (classifier_config, classifier_set, evaluate, prepare,  # noqa: E402
+                                resolve_config, seen_relabel)
+from zsl_app.heads import create_head  # noqa: E402
+from zsl_app.paths import resolve_data_root  # noqa: E402
+from zsl_app.training import epoch_batches, train_loop  # noqa: E402
 
 
 def main() -> None:
