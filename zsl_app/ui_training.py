@@ -71,12 +71,11 @@ class TrainingJob:
         self._lock = threading.Lock()
         self._cancel = threading.Event()
         self._state = Snapshot(done=True)
-        self._thread: threading.Thread | None = None
         self._started = self._stage_started = self._last_report = 0.0
 
     @property
     def running(self) -> bool:
-        return self._thread is not None and self._thread.is_alive()
+        return not self._state.done  # set last by the worker: once done, a new start is allowed
 
     def start(self, request: TrainRequest, bench) -> None:
         """Begin training on an already loaded benchmark; Busy if another training runs."""
@@ -87,8 +86,7 @@ class TrainingJob:
             self._cancel.clear()
             self._state = Snapshot()
             self._started = self._stage_started = self._last_report = time.perf_counter()
-            self._thread = threading.Thread(target=self._run, args=(request, bench), name="zsl-train", daemon=True)
-            self._thread.start()
+            threading.Thread(target=self._run, args=(request, bench), name="zsl-train", daemon=True).start()
 
     def cancel(self) -> bool:
         """Ask the running training to stop at its next progress report; False if none runs."""
