@@ -15,7 +15,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from zsl_app.atomic import write_text_atomic  # noqa: E402
-from zsl_app.checkpoint import save_model  # noqa: E402
+from zsl_app.checkpoint import run_name, save_model  # noqa: E402
 from zsl_app.data import load_benchmark  # noqa: E402
 from zsl_app.experiment import Protocol, train_and_evaluate  # noqa: E402
 from zsl_app.heads import head_names  # noqa: E402
@@ -78,7 +78,7 @@ def main() -> None:
               + f"  ({result.seconds / 60:.1f} min, final fit + test {final_seconds / 60:.1f} min;"
               + f" chose {_chosen(result.selection)})", flush=True)
         if args.out:
-            name = f"{bench.name.lower()}-{args.method}-{bench.features_name}-s{seed}"
+            name = run_name(bench.name, args.method, bench.features_name, seed)
             save_model(result.model, Path(args.out) / name, half=args.half)
         summary = write_results(args, bench, runs)  # after every seed: a crash keeps the finished ones
     minutes = np.mean([r["seconds"] for r in runs]) / 60

@@ -26,6 +26,11 @@ class CheckpointError(ValueError):
     """A checkpoint is missing, corrupt, or does not fit what it is loaded for."""
 
 
+def run_name(dataset: str, method: str, features: str, seed: int) -> str:
+    """The checkpoint stem every trainer uses, e.g. cub-vae-cflow-effnetlite2-s0."""
+    return f"{dataset.lower()}-{method}-{features}-s{seed}"
+
+
 def paths(path: str | Path) -> tuple[Path, Path]:
     """(weights, metadata) paths for a checkpoint given by either file or their common stem."""
     path = Path(path)

@@ -9,7 +9,7 @@ from pathlib import Path
 import torch
 
 from .backbones import backbone_names, create_backbone
-from .checkpoint import CheckpointError, load_model, read_metadata, save_model
+from .checkpoint import CheckpointError, load_model, read_metadata, run_name, save_model
 from .classes import ClassError, read_attribute_file
 from .data import DataError, load_benchmark
 from .data.cub_images import download_cub_images, find_cub_images
@@ -152,8 +152,8 @@ def train(args) -> int:
     progress.close()
     model = result.model
     out = Path(args.out) if args.out else WEIGHTS_DIR / "runs"
-    name = f"{bench.name.lower()}-{args.method}-{bench.features_name}-s{args.seed}"
-    meta_path = save_model(model, out / name, half=args.half)
+    meta_path = save_model(model, out / run_name(bench.name, args.method, bench.features_name, args.seed),
+                           half=args.half)
     print_table(result.model.meta["metrics"], result.seconds)
     print(f"saved {meta_path.with_suffix('.safetensors')} (+ .json)")
     return 0

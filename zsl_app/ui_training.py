@@ -6,7 +6,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .checkpoint import save_model
+from .checkpoint import run_name, save_model
 from .experiment import Protocol, classifier_config, train_and_evaluate
 from .heads import HEADS
 from .training import Cancelled, Progress
@@ -44,7 +44,7 @@ class TrainRequest:
 
     def run_name(self) -> str:
         """The checkpoint stem, as `python app.py --train` names it."""
-        return f"{self.dataset.lower()}-{self.method}-{self.features}-s{self.seed}"
+        return run_name(self.dataset, self.method, self.features, self.seed)
 
 
 @dataclass
