@@ -2,12 +2,14 @@
 
 Trains once with the given head settings, printing the losses every 10 epochs; then for the
 snapshots at epoch 75 and at the last epoch prints the latent statistics (mean |mu|, mean sigma per
-encoder branch) and, per classifier batch size, the best validation H over 30 classifier epochs
-(calibrated-stacking gamma chosen on the same validation data, as the protocol does).
-Usage: python bench/dvae_validate.py [--set noise=isotropic gamma=1 ...] [--batch-sizes 256 32]"""
+encoder branch) and, per classifier batch size and learning rate, the best validation H over 30
+classifier epochs (calibrated-stacking gamma chosen on the same validation data, as the protocol does).
+Usage: python bench/dvae_validate.py [--set noise=isotropic gamma=1 ...] [--batch-sizes 256 32]
+       [--classifier-lrs 0.001 0.003]"""
 
 import argparse
 import copy
+import itertools
 import json
 import sys
 import time
@@ -30,6 +32,7 @@ def parse() -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--set", nargs="*", default=[], metavar="FIELD=VALUE", help="head Config overrides")
     p.add_argument("--batch-sizes", type=int, nargs="+", default=[32])
+    p.add_argument("--classifier-lrs", type=float, nargs="+", default=[1e-3])
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--data-root")
@@ -49,8 +52,9 @@ def main() -> None:
         head.load_state_dict(state)
         head.eval()
         print(f"epoch {epoch}: " + latent_statistics(head, data), flush=True)
-        for batch_size in args.batch_sizes:
-            print(f"epoch {epoch}, classifier batch {batch_size}: " + validate(head, data, batch_size, args.seed),
+        for batch_size, lr in itertools.product(args.batch_sizes, args.classifier_lrs):
+            clf = classifier_config("dvae", epochs=30, batch_size=batch_size, lr=lr)
+            print(f"epoch {epoch}, classifier batch {batch_size}, lr {lr:g}: " + validate(head, data, clf, args.seed),
                   flush=True)
 
 
@@ -87,7 +91,7 @@ def latent_statistics(head, data) -> str:
     return "; ".join(parts)
 
 
-def validate(head, data, batch_size: int, seed: int) -> str:
+def validate(head, data, clf, seed: int) -> str:
     generator = torch.Generator().manual_seed(seed)
     x, y = classifier_set(head, data, generator)
     found = []
@@ -96,8 +100,7 @@ def validate(head, data, batch_size: int, seed: int) -> str:
         gamma, report = _best_gamma(head, model, data, True)
         found.append((report["H"], epoch, gamma, report, _best_gamma(head, model, data, False)[1]))
 
-    train_classifier(x, y, len(data.classes), classifier_config("dvae", epochs=30, batch_size=batch_size),
-                     generator=generator, on_epoch=on_epoch)
+    train_classifier(x, y, len(data.classes), clf, generator=generator, on_epoch=on_epoch)
     h, epoch, gamma, report, uncalibrated = max(found, key=lambda f: f[0])
     rounded = lambda r: " / ".join(f"{k} {v:.1f}" for k, v in r.items())  # noqa: E731
     return (f"best H {h:.1f} at classifier epoch {epoch}, gamma {gamma}: {rounded(report)} "

@@ -1,13 +1,16 @@
 """Train + evaluate a head over several seeds; print mean ± std of U, S, H, ZSL and wall time.
 
     python bench/gzsl.py --dataset cub --features effnetlite2 --method vae-cflow --seeds 0 1 2
+    (--jobs 3 --threads 1: the seeds in three processes at once)
 Results also go to bench/results/<dataset>-<method>-<features>[-<tag>].json."""
 
 import argparse
 import json
+import multiprocessing
 import resource
 import sys
 import time
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 
 import numpy as np
@@ -33,7 +36,8 @@ def parse() -> argparse.Namespace:
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     p.add_argument("--set", nargs="*", default=[], metavar="FIELD=VALUE", help="head Config overrides")
     p.add_argument("--no-calibrate", action="store_true")
-    p.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
+    p.add_argument("--threads", type=int, default=0, help="torch threads per run (0: torch's default)")
+    p.add_argument("--jobs", type=int, default=1, help="seeds run in parallel, one process each")
     p.add_argument("--data-root", default=str(DEFAULT_ROOT) if DEFAULT_ROOT.exists() else None)
     p.add_argument("--tag", default="")
     p.add_argument("--out", help="also save each seed's model here, named as app.py --train names it")
@@ -62,41 +66,58 @@ def overrides(pairs: list[str]) -> dict:
 
 def main() -> None:
     args = parse()
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    bench = load_benchmark(resolve_data_root(args.data_root), args.dataset, args.features)
     runs = []
-    for seed in args.seeds:
-        timer = FinalStageTimer()
-        result = train_and_evaluate(bench, args.method, overrides(args.set), seed=seed, callback=timer,
-                                    protocol=Protocol(calibrate=not args.no_calibrate))
-        final_seconds = time.perf_counter() - timer.started
-        runs.append({"seed": seed, "seconds": result.seconds, "final_seconds": final_seconds,
-                     "selection": result.selection, "test": result.test,
-                     "test_uncalibrated": result.model.meta["metrics"]["test_uncalibrated"]})
-        print(f"seed {seed}: " + " ".join(f"{k} {result.test[k]:.1f}" for k in KEYS)
-              + f"  ({result.seconds / 60:.1f} min, final fit + test {final_seconds / 60:.1f} min;"
-              + f" chose {_chosen(result.selection)})", flush=True)
-        if args.out:
-            name = run_name(bench.name, args.method, bench.features_name, seed)
-            save_model(result.model, Path(args.out) / name, half=args.half)
-        summary = write_results(args, bench, runs)  # after every seed: a crash keeps the finished ones
+    for run in seed_runs(args):
+        runs.append(run)
+        summary = write_results(args, runs)  # after every seed: a crash keeps the finished ones
     minutes = np.mean([r["seconds"] for r in runs]) / 60
-    print(f"\n{bench.name} {args.method} {args.features} {' '.join(args.set)} seeds {args.seeds}")
+    print(f"\n{args.dataset.upper()} {args.method} {args.features} {' '.join(args.set)} seeds {args.seeds}")
     print("| " + " | ".join(f"{k}" for k in KEYS) + " | min/run | peak RSS GB |")
     print("| " + " | ".join(f"{m:.1f} ± {s:.1f}" for m, s in summary.values())
           + f" | {minutes:.1f} | {peak_rss_gb():.2f} |")
 
 
+def seed_runs(args):
+    """Each seed's run record, as it finishes: in this process, or in `--jobs` worker processes."""
+    if args.jobs <= 1:
+        yield from (run_seed(args, seed) for seed in args.seeds)
+        return
+    with ProcessPoolExecutor(args.jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
+        yield from (f.result() for f in as_completed([pool.submit(run_seed, args, s) for s in args.seeds]))
+
+
+def run_seed(args, seed: int) -> dict:
+    """The whole protocol for one seed; saves the model under --out; returns the run record."""
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    bench = load_benchmark(resolve_data_root(args.data_root), args.dataset, args.features)
+    timer = FinalStageTimer()
+    result = train_and_evaluate(bench, args.method, overrides(args.set), seed=seed, callback=timer,
+                                protocol=Protocol(calibrate=not args.no_calibrate))
+    final_seconds = time.perf_counter() - timer.started
+    print(f"seed {seed}: " + " ".join(f"{k} {result.test[k]:.1f}" for k in KEYS)
+          + f"  ({result.seconds / 60:.1f} min, final fit + test {final_seconds / 60:.1f} min;"
+          + f" chose {_chosen(result.selection)})", flush=True)
+    if args.out:
+        name = run_name(bench.name, args.method, bench.features_name, seed)
+        save_model(result.model, Path(args.out) / name, half=args.half)
+    return {"seed": seed, "seconds": result.seconds, "final_seconds": final_seconds,
+            "selection": result.selection, "test": result.test,
+            "test_uncalibrated": result.model.meta["metrics"]["test_uncalibrated"]}
+
+
 def peak_rss_gb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20  # peak RSS in GB
+    """Peak RSS in GB of this process or of the largest worker."""
+    peaks = (resource.getrusage(who).ru_maxrss for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN))
+    return max(peaks) / 2**20
 
 
-def write_results(args, bench, runs: list[dict]) -> dict:
+def write_results(args, runs: list[dict]) -> dict:
     """bench/results/<dataset>-<method>-<features>[-<tag>].json with the runs so far; returns the summary."""
+    runs.sort(key=lambda r: r["seed"])
     summary = {k: (float(np.mean([r["test"][k] for r in runs])), float(np.std([r["test"][k] for r in runs])))
                for k in KEYS}
-    name = "-".join(x for x in (bench.name.lower(), args.method, args.features, args.tag) if x)
+    name = "-".join(x for x in (args.dataset.lower(), args.method, args.features, args.tag) if x)
     out = Path(__file__).resolve().parent / "results" / f"{name}.json"
     out.parent.mkdir(exist_ok=True)
     write_text_atomic(out, json.dumps({"command": " ".join(sys.argv), "runs": runs, "summary": summary,
