@@ -157,15 +157,13 @@ def test_short_cub_training_beats_chance_by_a_wide_margin():
                                 classifier=classifier_config("dvae", epochs=3))
     # Chance: ZSL 2% (50 unseen classes), U 0.5% (200 classes): demand 10x and 20x chance. S is not
     # asserted: after 2 epochs the tight synthetic unseen clusters still capture seen images (S ~ 0;
-    # measured U 42, ZSL 43); S takes off later in training.
+    # measured U 27, ZSL 27); S takes off later in training.
     assert result.test["ZSL"] > 20 and result.test["U"] > 10, result.test
 
 
 def test_classifier_settings_follow_the_head_then_the_caller():
     from zsl_app.experiment import classifier_config
 
-    dvae, cflow = classifier_config("dvae"), classifier_config("vae-cflow")
-    assert (dvae.batch_size, dvae.lr) == (32, 1e-2)  # CADA-VAE's batch; lr chosen on validation
-    assert (cflow.batch_size, cflow.lr) == (256, 1e-3)
-    same = {"epochs": 7, "batch_size": 64, "lr": 1e-3}
-    assert classifier_config("dvae", **same) == classifier_config("vae-cflow", **same)
+    assert classifier_config("dvae").batch_size == 32  # CADA-VAE's latent classifier
+    assert classifier_config("vae-cflow").batch_size == 256
+    assert classifier_config("dvae", epochs=7, batch_size=64) == classifier_config("vae-cflow", epochs=7, batch_size=64)
