@@ -2,10 +2,10 @@
 
 Trains once with the given head settings, printing the losses every 10 epochs; then for the
 snapshots at epoch 75 and at the last epoch prints the latent statistics (mean |mu|, mean sigma per
-encoder branch) and, per classifier batch size and learning rate, the best validation H over 30
+encoder branch) and, per classifier batch size, learning rate and init, the best validation H over 30
 classifier epochs (calibrated-stacking gamma chosen on the same validation data, as the protocol does).
 Usage: python bench/dvae_validate.py [--set noise=isotropic gamma=1 ...] [--batch-sizes 256 32]
-       [--classifier-lrs 0.001 0.003]"""
+       [--classifier-lrs 0.001 0.003] [--classifier-inits default xavier]"""
 
 import argparse
 import copy
@@ -18,7 +18,7 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from zsl_app.classifier import train_classifier  # noqa: E402
+from zsl_app.classifier import INITS, train_classifier  # noqa: E402
 from zsl_app.data import load_benchmark, validation_split  # noqa: E402
 from zsl_app.experiment import (_best_gamma, _new_head, classifier_config, classifier_set,  # noqa: E402
                                 prepare, resolve_config, seen_relabel)
@@ -33,6 +33,7 @@ def parse() -> argparse.Namespace:
     p.add_argument("--set", nargs="*", default=[], metavar="FIELD=VALUE", help="head Config overrides")
     p.add_argument("--batch-sizes", type=int, nargs="+", default=[32])
     p.add_argument("--classifier-lrs", type=float, nargs="+", default=[1e-3])
+    p.add_argument("--classifier-inits", nargs="+", default=["default"], choices=INITS)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--data-root")
@@ -52,10 +53,10 @@ def main() -> None:
         head.load_state_dict(state)
         head.eval()
         print(f"epoch {epoch}: " + latent_statistics(head, data), flush=True)
-        for batch_size, lr in itertools.product(args.batch_sizes, args.classifier_lrs):
-            clf = classifier_config("dvae", epochs=30, batch_size=batch_size, lr=lr)
-            print(f"epoch {epoch}, classifier batch {batch_size}, lr {lr:g}: " + validate(head, data, clf, args.seed),
-                  flush=True)
+        for batch_size, lr, init in itertools.product(args.batch_sizes, args.classifier_lrs, args.classifier_inits):
+            clf = classifier_config("dvae", epochs=30, batch_size=batch_size, lr=lr, init=init)
+            print(f"epoch {epoch}, classifier batch {batch_size}, lr {lr:g}, init {init}: "
+                  + validate(head, data, clf, args.seed), flush=True)
 
 
 def _pair(text: str) -> tuple:
@@ -92,6 +93,7 @@ def latent_statistics(head, data) -> str:
 
 
 def validate(head, data, clf, seed: int) -> str:
+    torch.manual_seed(seed)  # the classifier's init: the same draw whatever was trained before
     generator = torch.Generator().manual_seed(seed)
     x, y = classifier_set(head, data, generator)
     found = []

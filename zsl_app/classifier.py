@@ -9,6 +9,8 @@ from torch import nn
 
 from .training import ProgressCallback, epoch_batches, train_loop
 
+INITS = ("default", "xavier")
+
 
 @dataclass
 class ClassifierConfig:
@@ -18,6 +20,11 @@ class ClassifierConfig:
     lr: float = 1e-3  # Adam learning rate (paper)
     beta1: float = 0.5  # Adam beta1 (paper)
     batch_size: int = 256  # larger than the papers' 32-64 for CPU speed; lr kept
+    init: str = "default"  # "default": PyTorch's nn.Linear init; "xavier": CADA-VAE's (xavier-uniform gain 0.5, zero bias)
+
+    def __post_init__(self):
+        if self.init not in INITS:
+            raise ValueError(f"unknown classifier init {self.init!r}; expected one of {', '.join(INITS)}")
 
 
 class SoftmaxClassifier(nn.Module):
@@ -37,6 +44,9 @@ def train_classifier(x: torch.Tensor, y: torch.Tensor, n_classes: int, config: C
                      on_epoch: Callable[[int, SoftmaxClassifier], None] | None = None) -> SoftmaxClassifier:
     """Train a fresh classifier on (x, y); `on_epoch(epoch, model)` lets the caller validate each epoch."""
     model = SoftmaxClassifier(x.shape[1], n_classes).to(x.device)
+    if config.init == "xavier":
+        nn.init.xavier_uniform_(model.linear.weight, gain=0.5)
+        nn.init.zeros_(model.linear.bias)
     steps_per_epoch = max(1, len(x) // min(config.batch_size, len(x)))
     optimizer = torch.optim.Adam(model.parameters(), lr=config.lr, betas=(config.beta1, 0.999))
 
