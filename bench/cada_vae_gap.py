@@ -14,7 +14,6 @@ import argparse
 import dataclasses
 import itertools
 import json
-import math
 import multiprocessing
 import sys
 from concurrent.futures import ProcessPoolExecutor
@@ -27,8 +26,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from zsl_app.atomic import write_text_atomic  # noqa: E402
 from zsl_app.data import MinMaxScaler, load_benchmark, proposed_split  # noqa: E402
 from zsl_app.classifier import train_classifier  # noqa: E402
-from zsl_app.experiment import classifier_config, evaluate, fit_final, prepare, resolve_config  # noqa: E402
-from zsl_app.heads.disentangled_vae import DISTILLING  # noqa: E402
+from zsl_app.experiment import (classifier_config, classifier_set, evaluate, fit_final, prepare,  # noqa: E402
+                                resolve_config)
 from zsl_app.paths import resolve_data_root  # noqa: E402
 
 CADA_SCHEDULE = {"ablation": "base", "epochs": 100}  # CADA-VAE's single_experiment.py for CUB
@@ -67,26 +66,12 @@ def run_seed(args, seed: int) -> dict:
 def retrain_classifier(head, data, init: str, draw: str, seed: int) -> dict:
     """A fresh classifier on the same head (same seeds for every variant); test metrics."""
     torch.manual_seed(seed)
+    head.config = dataclasses.replace(head.config, seen_draw=draw)
     generator = torch.Generator().manual_seed(seed)
-    seen = head.embed_train(data.x_train, data.y_train, generator) if draw == "random" else cycled_seen(head, data, generator)
-    n = head.config.unseen_samples
-    x = torch.cat([seen[0], head.synthesize(data.att[data.unseen_local], n, generator)])
-    y = torch.cat([seen[1], data.unseen_local.repeat_interleave(n)])
+    x, y = classifier_set(head, data, generator)
     classifier = train_classifier(x, y, len(data.classes), classifier_config("dvae", **CADA_CLASSIFIER, init=init),
                                   generator=generator)
     return evaluate(head, classifier, data)
-
-
-@torch.no_grad()
-def cycled_seen(head, data, generator) -> tuple[torch.Tensor, torch.Tensor]:
-    """The public code's seen samples: each class's images in order, repeated up to `seen_samples`."""
-    n, rows, labels = head.config.seen_samples, [], []
-    for c in torch.unique(data.y_train):
-        idx = torch.nonzero(data.y_train == c).squeeze(1)
-        rows.append(idx.repeat(math.ceil(n / len(idx)))[:n])
-        labels.append(c.repeat(n))
-    mu, logvar = head.visual_encoder(data.x_train[torch.cat(rows)], (DISTILLING,))[DISTILLING]
-    return head._noisy(mu, logvar, generator), torch.cat(labels)
 
 
 def main() -> None:

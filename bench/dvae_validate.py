@@ -2,13 +2,14 @@
 
 Trains once with the given head settings, printing the losses every 10 epochs; then for the
 snapshots at epoch 75 and at the last epoch prints the latent statistics (mean |mu|, mean sigma per
-encoder branch) and, per classifier batch size, learning rate and init, the best validation H over 30
+encoder branch) and, per classifier batch size, learning rate, init and seen draw, the best validation H over 30
 classifier epochs (calibrated-stacking gamma chosen on the same validation data, as the protocol does).
 Usage: python bench/dvae_validate.py [--set noise=isotropic gamma=1 ...] [--batch-sizes 256 32]
-       [--classifier-lrs 0.001 0.003] [--classifier-inits default xavier]"""
+       [--classifier-lrs 0.001 0.003] [--classifier-inits default xavier] [--seen-draws random cycle]"""
 
 import argparse
 import copy
+import dataclasses
 import itertools
 import json
 import sys
@@ -22,6 +23,7 @@ from zsl_app.classifier import INITS, train_classifier  # noqa: E402
 from zsl_app.data import load_benchmark, validation_split  # noqa: E402
 from zsl_app.experiment import (_best_gamma, _new_head, classifier_config, classifier_set,  # noqa: E402
                                 prepare, resolve_config, seen_relabel)
+from zsl_app.heads.disentangled_vae import SEEN_DRAWS  # noqa: E402
 from zsl_app.paths import resolve_data_root  # noqa: E402
 from zsl_app.training import fit_head  # noqa: E402
 
@@ -34,6 +36,7 @@ def parse() -> argparse.Namespace:
     p.add_argument("--batch-sizes", type=int, nargs="+", default=[32])
     p.add_argument("--classifier-lrs", type=float, nargs="+", default=[1e-3])
     p.add_argument("--classifier-inits", nargs="+", default=["default"], choices=INITS)
+    p.add_argument("--seen-draws", nargs="+", default=["random"], choices=SEEN_DRAWS)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--data-root")
@@ -53,9 +56,11 @@ def main() -> None:
         head.load_state_dict(state)
         head.eval()
         print(f"epoch {epoch}: " + latent_statistics(head, data), flush=True)
-        for batch_size, lr, init in itertools.product(args.batch_sizes, args.classifier_lrs, args.classifier_inits):
+        variants = itertools.product(args.batch_sizes, args.classifier_lrs, args.classifier_inits, args.seen_draws)
+        for batch_size, lr, init, draw in variants:
             clf = classifier_config("dvae", epochs=30, batch_size=batch_size, lr=lr, init=init)
-            print(f"epoch {epoch}, classifier batch {batch_size}, lr {lr:g}, init {init}: "
+            head.config = dataclasses.replace(head.config, seen_draw=draw)
+            print(f"epoch {epoch}, classifier batch {batch_size}, lr {lr:g}, init {init}, seen {draw}: "
                   + validate(head, data, clf, args.seed), flush=True)
 
 

@@ -129,11 +129,23 @@ def test_isotropic_noise_draws_each_dimension_with_sigma():
     assert torch.corrcoef(z.T).sub(torch.eye(4)).abs().max() < 0.05  # independent dimensions
 
 
+def test_cycled_seen_draw_takes_each_class_image_in_turn(monkeypatch):
+    head, (x, y, _) = create_head("dvae", {**TINY, "seen_draw": "cycle"}, **DIMS).eval(), batch()
+    monkeypatch.setattr(head, "_noisy", lambda mu, logvar, generator: mu)  # the means show the rows used
+    z, labels = head.embed_train(x, y, torch.Generator().manual_seed(0))
+    for c in range(5):
+        images = torch.nonzero(y == c).squeeze(1)  # two per class, used in order three times each
+        expected = head.embed(x[images.repeat(3)])
+        assert torch.allclose(z[labels == c], expected)
+
+
 def test_unknown_ablation_is_rejected():
     with pytest.raises(ValueError, match="base, dis, full"):
         create_head("dvae", {"ablation": "nope"}, **DIMS)
     with pytest.raises(ValueError, match="isotropic, shared"):
         create_head("dvae", {"noise": "nope"}, **DIMS)
+    with pytest.raises(ValueError, match="random, cycle"):
+        create_head("dvae", {"seen_draw": "nope"}, **DIMS)
 
 
 def test_state_dict_round_trip_gives_identical_embeddings():
