@@ -36,7 +36,7 @@ def parse() -> argparse.Namespace:
     p.add_argument("--batch-sizes", type=int, nargs="+", default=[32])
     p.add_argument("--classifier-lrs", type=float, nargs="+", default=[1e-3])
     p.add_argument("--classifier-inits", nargs="+", default=["default"], choices=INITS)
-    p.add_argument("--seen-draws", nargs="+", default=["random"], choices=SEEN_DRAWS)
+    p.add_argument("--seen-draws", nargs="+", choices=SEEN_DRAWS, help="default: the head's seen_draw")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--data-root")
@@ -56,7 +56,8 @@ def main() -> None:
         head.load_state_dict(state)
         head.eval()
         print(f"epoch {epoch}: " + latent_statistics(head, data), flush=True)
-        variants = itertools.product(args.batch_sizes, args.classifier_lrs, args.classifier_inits, args.seen_draws)
+        draws = args.seen_draws or [config.seen_draw]
+        variants = itertools.product(args.batch_sizes, args.classifier_lrs, args.classifier_inits, draws)
         for batch_size, lr, init, draw in variants:
             clf = classifier_config("dvae", epochs=30, batch_size=batch_size, lr=lr, init=init)
             head.config = dataclasses.replace(head.config, seen_draw=draw)
