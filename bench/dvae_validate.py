@@ -1,11 +1,13 @@
 """Diagnose Disentangled-VAE settings on the CUB validation split only (fold 1; test is never read).
 
 Trains once with the given head settings, printing the losses every 10 epochs; then for the
-snapshots at epoch 75 and at the last epoch prints the latent statistics (mean |mu|, mean sigma per
-encoder branch) and, per classifier batch size, learning rate, init and seen draw, the best validation H over 30
-classifier epochs (calibrated-stacking gamma chosen on the same validation data, as the protocol does).
+snapshots (default: epoch 75 and the last epoch) prints the latent statistics (mean |mu|, mean sigma per
+encoder branch) and, per classifier batch size, learning rate, init, weight averaging, seen draw and
+classifier seed, the best validation H over the classifier epochs (calibrated-stacking gamma chosen on
+the same validation data, as the protocol does).
 Usage: python bench/dvae_validate.py [--set noise=isotropic gamma=1 ...] [--batch-sizes 256 32]
-       [--classifier-lrs 0.001 0.003] [--classifier-inits default xavier] [--seen-draws random cycle]"""
+       [--classifier-lrs 0.001 0.003] [--classifier-inits default xavier] [--classifier-emas 0 0.999]
+       [--seen-draws random cycle] [--classifier-seeds 0 1 2] [--classifier-epochs 30] [--snapshots 150]"""
 
 import argparse
 import copy
@@ -36,7 +38,11 @@ def parse() -> argparse.Namespace:
     p.add_argument("--batch-sizes", type=int, nargs="+", default=[32])
     p.add_argument("--classifier-lrs", type=float, nargs="+", default=[1e-3])
     p.add_argument("--classifier-inits", nargs="+", default=["default"], choices=INITS)
+    p.add_argument("--classifier-emas", type=float, nargs="+", default=[0.0], help="0: no weight averaging")
     p.add_argument("--seen-draws", nargs="+", choices=SEEN_DRAWS, help="default: the head's seen_draw")
+    p.add_argument("--classifier-seeds", type=int, nargs="+", help="sample draws + classifier init; default: --seed")
+    p.add_argument("--classifier-epochs", type=int, default=30)
+    p.add_argument("--snapshots", type=int, nargs="+", help="head epochs to evaluate; default: 75 and the last")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--data-root")
@@ -51,18 +57,20 @@ def main() -> None:
     config = resolve_config("dvae", dict(_pair(p) for p in args.set), bench.name)
     head = _new_head("dvae", config, data, args.seed, "cpu")
     print(json.dumps({"settings": args.set, "seed": args.seed}), flush=True)
-    snapshots = train(head, data, config.epochs, args.seed)
+    snapshots = train(head, data, args.snapshots or (SNAPSHOT, config.epochs), args.seed)
     for epoch, state in snapshots.items():
         head.load_state_dict(state)
         head.eval()
         print(f"epoch {epoch}: " + latent_statistics(head, data), flush=True)
         draws = args.seen_draws or [config.seen_draw]
-        variants = itertools.product(args.batch_sizes, args.classifier_lrs, args.classifier_inits, draws)
-        for batch_size, lr, init, draw in variants:
-            clf = classifier_config("dvae", epochs=30, batch_size=batch_size, lr=lr, init=init)
+        variants = itertools.product(args.batch_sizes, args.classifier_lrs, args.classifier_inits,
+                                     args.classifier_emas, draws, args.classifier_seeds or [args.seed])
+        for batch_size, lr, init, ema, draw, seed in variants:
+            clf = classifier_config("dvae", epochs=args.classifier_epochs, batch_size=batch_size, lr=lr,
+                                    init=init, ema=ema)
             head.config = dataclasses.replace(head.config, seen_draw=draw)
-            print(f"epoch {epoch}, classifier batch {batch_size}, lr {lr:g}, init {init}, seen {draw}: "
-                  + validate(head, data, clf, args.seed), flush=True)
+            print(f"epoch {epoch}, classifier batch {batch_size}, lr {lr:g}, init {init}, ema {ema:g}, "
+                  f"seen {draw}, classifier seed {seed}: " + validate(head, data, clf, seed), flush=True)
 
 
 def _pair(text: str) -> tuple:
@@ -70,7 +78,7 @@ def _pair(text: str) -> tuple:
     return key, json.loads(value) if value[:1].isdigit() or value[:1] in "-[{tf" else value
 
 
-def train(head, data, epochs: int, seed: int) -> dict:
+def train(head, data, marks, seed: int) -> dict:
     per_epoch, snapshots, started = head.steps_per_unit(len(data.x_train)), {}, time.perf_counter()
 
     def report(progress):
@@ -79,7 +87,7 @@ def train(head, data, epochs: int, seed: int) -> dict:
                   + " ".join(f"{k} {v:.2f}" for k, v in progress.losses.items()), flush=True)
 
     def snapshot(step):
-        if step % per_epoch == 0 and step // per_epoch in (SNAPSHOT, epochs):
+        if step % per_epoch == 0 and step // per_epoch in marks:
             snapshots[step // per_epoch] = copy.deepcopy(head.state_dict())
 
     fit_head(head, data.x_train, seen_relabel(data), data.att[data.seen_local],

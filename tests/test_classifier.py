@@ -35,3 +35,24 @@ def test_classifier_learns_separable_classes(init):
     model = train_classifier(x, y, 4, ClassifierConfig(epochs=20, batch_size=32, lr=0.05, init=init),
                              generator=torch.Generator().manual_seed(0))
     assert (predict_logits(model, x).argmax(1) == y).float().mean() > 0.95
+
+
+@pytest.mark.parametrize("ema", [-0.1, 1.0])
+def test_ema_outside_unit_interval_is_rejected(ema):
+    with pytest.raises(ValueError, match="classifier ema must be in"):
+        ClassifierConfig(ema=ema)
+
+
+def test_ema_returns_the_moving_average_of_the_iterates():
+    x, y = blobs()
+
+    def weights(epochs, ema=0.0):  # full batch: one step per epoch, the same trajectory every call
+        torch.manual_seed(0)
+        config = ClassifierConfig(epochs=epochs, batch_size=len(x), lr=0.05, ema=ema)
+        return train_classifier(x, y, 4, config, generator=torch.Generator().manual_seed(0)).linear.weight
+
+    decay, average = 0.6, weights(0)
+    for epoch in range(1, 4):
+        average = decay * average + (1 - decay) * weights(epoch)
+    assert torch.allclose(weights(3, ema=decay), average, atol=1e-6)
+    assert not torch.allclose(weights(3), average, atol=1e-3)

@@ -1,5 +1,6 @@
 """The GZSL softmax classifier, trained on embed(real seen) + synthesize(unseen)."""
 
+import copy
 from dataclasses import dataclass
 from typing import Callable
 
@@ -21,10 +22,14 @@ class ClassifierConfig:
     beta1: float = 0.5  # Adam beta1 (paper)
     batch_size: int = 256  # larger than the papers' 32-64 for CPU speed; lr kept
     init: str = "default"  # "default": PyTorch's nn.Linear init; "xavier": CADA-VAE's (xavier-uniform gain 0.5, zero bias)
+    ema: float = 0.0  # > 0: validate and return an exponential moving average of the weights with this
+    #                   per-step decay (less last-step noise); 0: the last iterate, as the papers do
 
     def __post_init__(self):
         if self.init not in INITS:
             raise ValueError(f"unknown classifier init {self.init!r}; expected one of {', '.join(INITS)}")
+        if not 0.0 <= self.ema < 1.0:
+            raise ValueError(f"classifier ema must be in [0, 1), got {self.ema}")
 
 
 class SoftmaxClassifier(nn.Module):
@@ -49,20 +54,29 @@ def train_classifier(x: torch.Tensor, y: torch.Tensor, n_classes: int, config: C
         nn.init.zeros_(model.linear.bias)
     steps_per_epoch = max(1, len(x) // min(config.batch_size, len(x)))
     optimizer = torch.optim.Adam(model.parameters(), lr=config.lr, betas=(config.beta1, 0.999))
+    average = copy.deepcopy(model) if config.ema > 0 else model
 
     def step_fn(idx, step):
         return {"loss": F.cross_entropy(model(x[idx]), y[idx])}
 
     def after_step(step):
+        if average is not model:
+            _ema_update(average, model, config.ema)
         if on_epoch is not None and step % steps_per_epoch == 0:
             model.eval()
-            on_epoch(step // steps_per_epoch, model)
+            on_epoch(step // steps_per_epoch, average)
             model.train()
 
     train_loop(step_fn, optimizer, epoch_batches(len(x), config.batch_size, generator),
                config.epochs * steps_per_epoch, stage=stage, callback=callback,
                report_every=steps_per_epoch, on_step=after_step)
-    return model.eval()
+    return average.eval()
+
+
+@torch.no_grad()
+def _ema_update(average: nn.Module, model: nn.Module, decay: float) -> None:
+    for avg, current in zip(average.parameters(), model.parameters()):
+        avg.lerp_(current, 1.0 - decay)
 
 
 @torch.no_grad()
