@@ -20,7 +20,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from zsl_app.atomic import write_text_atomic  # noqa: E402
 from zsl_app.checkpoint import run_name, save_model  # noqa: E402
 from zsl_app.data import load_benchmark  # noqa: E402
-from zsl_app.experiment import Protocol, train_and_evaluate  # noqa: E402
+from zsl_app.experiment import Protocol, classifier_config, train_and_evaluate  # noqa: E402
 from zsl_app.heads import head_names  # noqa: E402
 from zsl_app.paths import resolve_data_root  # noqa: E402
 
@@ -35,7 +35,11 @@ def parse() -> argparse.Namespace:
     p.add_argument("--method", default="vae-cflow", choices=head_names())
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     p.add_argument("--set", nargs="*", default=[], metavar="FIELD=VALUE", help="head Config overrides")
+    p.add_argument("--classifier", nargs="*", default=[], metavar="FIELD=VALUE",
+                   help="ClassifierConfig overrides of the head's classifier defaults, e.g. ema=0.9995")
     p.add_argument("--no-calibrate", action="store_true")
+    p.add_argument("--folds", type=int, nargs="+", default=[1], choices=[1, 2, 3],
+                   help="validation folds; several: choose by mean validation H over them")
     p.add_argument("--threads", type=int, default=0, help="torch threads per run (0: torch's default)")
     p.add_argument("--jobs", type=int, default=1, help="seeds run in parallel, one process each")
     p.add_argument("--data-root", default=str(DEFAULT_ROOT) if DEFAULT_ROOT.exists() else None)
@@ -71,7 +75,8 @@ def main() -> None:
         runs.append(run)
         summary = write_results(args, runs)  # after every seed: a crash keeps the finished ones
     minutes = np.mean([r["seconds"] for r in runs]) / 60
-    print(f"\n{args.dataset.upper()} {args.method} {args.features} {' '.join(args.set)} seeds {args.seeds}")
+    settings = " ".join(args.set) + (" classifier " + " ".join(args.classifier) if args.classifier else "")
+    print(f"\n{args.dataset.upper()} {args.method} {args.features} {settings} folds {args.folds} seeds {args.seeds}")
     print("| " + " | ".join(f"{k}" for k in KEYS) + " | min/run | peak RSS GB |")
     print("| " + " | ".join(f"{m:.1f} ± {s:.1f}" for m, s in summary.values())
           + f" | {minutes:.1f} | {peak_rss_gb():.2f} |")
@@ -93,7 +98,8 @@ def run_seed(args, seed: int) -> dict:
     bench = load_benchmark(resolve_data_root(args.data_root), args.dataset, args.features)
     timer = FinalStageTimer()
     result = train_and_evaluate(bench, args.method, overrides(args.set), seed=seed, callback=timer,
-                                protocol=Protocol(calibrate=not args.no_calibrate))
+                                classifier=classifier_config(args.method, **overrides(args.classifier)),
+                                protocol=Protocol(folds=tuple(args.folds), calibrate=not args.no_calibrate))
     final_seconds = time.perf_counter() - timer.started
     print(f"seed {seed}: " + " ".join(f"{k} {result.test[k]:.1f}" for k in KEYS)
           + f"  ({result.seconds / 60:.1f} min, final fit + test {final_seconds / 60:.1f} min;"
@@ -126,7 +132,7 @@ def write_results(args, runs: list[dict]) -> dict:
 
 
 def _chosen(selection: dict) -> str:
-    return ", ".join(f"{k}={v}" for k, v in selection.items() if k != "val")
+    return ", ".join(f"{k}={v}" for k, v in selection.items() if not k.startswith("val"))
 
 
 if __name__ == "__main__":

@@ -79,7 +79,8 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--no-calibrate", action="store_true",
                    help="no calibrated stacking (default: its gamma is chosen on validation)")
     g.add_argument("--no-select", action="store_true", help="skip validation; train once with the given settings")
-    g.add_argument("--fold", type=int, default=1, choices=[1, 2, 3], help="validation fold (default 1)")
+    g.add_argument("--folds", type=int, nargs="+", default=[1], choices=[1, 2, 3],
+                   help="validation folds; several: choose by mean validation H over them (default 1)")
     g.add_argument("--device", default="auto", help="cpu, cuda, cuda:1 ... (default: cuda when present)")
     g.add_argument("--out", help="checkpoint folder (default: weights/runs/)")
     g.add_argument("--half", action="store_true", help="store the checkpoint's tensors as float16 (half the size)")
@@ -141,7 +142,7 @@ def train(args) -> int:
     bench = load_benchmark(root, args.train, args.features)
     overrides = head_overrides(args)
     config = resolve_config(args.method, overrides, bench.name)
-    protocol = Protocol(fold=args.fold, calibrate=not args.no_calibrate, select=not args.no_select,
+    protocol = Protocol(folds=tuple(args.folds), calibrate=not args.no_calibrate, select=not args.no_select,
                         fixed=tuple(overrides))
     print(f"{bench.name}: {len(bench.class_names)} classes, {bench.features.shape[1]}-d {bench.features_name} "
           f"features; method {args.method}; seed {args.seed}")

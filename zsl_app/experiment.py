@@ -25,7 +25,8 @@ GAMMAS = np.round(np.arange(0.0, 8.01, 0.25), 2)  # calibrated-stacking candidat
 class Protocol:
     """How selection is done; every choice is made on validation data only."""
 
-    fold: int = 1  # which trainclassesK / valclassesK fold plays seen / unseen
+    folds: tuple[int, ...] = (1,)  # trainclassesK / valclassesK folds playing seen / unseen; with several,
+    #                                candidates are ranked by their mean validation H over the folds
     holdout: float = 0.2  # share of each validation-seen class's images held out for S
     checkpoints: int = 2  # head snapshots evaluated, evenly spaced over its training
     calibrate: bool = True  # also choose a calibrated-stacking gamma on validation
@@ -106,12 +107,16 @@ def _logits(head, classifier, x: np.ndarray) -> np.ndarray:
         return predict_logits(classifier, emb).cpu().numpy()
 
 
-def _best_gamma(head, classifier, data: Prepared, calibrate: bool) -> tuple[float, dict]:
+def _gamma_reports(head, classifier, data: Prepared, calibrate: bool) -> list[tuple[float, dict]]:
+    """(gamma, report) for every calibrated-stacking candidate (only 0 without calibration)."""
     candidates = GAMMAS if calibrate else [0.0]
     scores = [_logits(head, classifier, x) for x in (data.x_seen, data.x_unseen)]
     unseen = data.unseen_local.cpu().numpy()
-    reports = [(g, gzsl_report(scores[0], data.y_seen, scores[1], data.y_unseen, unseen, g)) for g in candidates]
-    return max(reports, key=lambda r: r[1]["H"])
+    return [(float(g), gzsl_report(scores[0], data.y_seen, scores[1], data.y_unseen, unseen, g)) for g in candidates]
+
+
+def _best_gamma(head, classifier, data: Prepared, calibrate: bool) -> tuple[float, dict]:
+    return max(_gamma_reports(head, classifier, data, calibrate), key=lambda r: r[1]["H"])
 
 
 def _new_head(method, config, data: Prepared, seed: int, device: str):
@@ -123,9 +128,28 @@ def _new_head(method, config, data: Prepared, seed: int, device: str):
 
 def select(bench, method, config, clf: ClassifierConfig, protocol: Protocol, *, seed: int, device: str,
            callback: ProgressCallback | None) -> dict:
-    """Train on the validation split and choose head steps, generation options, classifier epochs
-    (and gamma) by validation H."""
-    data = prepare(bench, validation_split(bench, protocol.fold, protocol.holdout, seed), device)
+    """Train on each validation fold and choose head steps, generation options, classifier epochs
+    (and gamma) by validation H, averaged over the folds."""
+    per_fold = [_fold_reports(bench, method, config, clf, protocol, fold, seed=seed, device=device,
+                              callback=callback) for fold in protocol.folds]
+    keys = [key for key in per_fold[0] if all(key in reports for reports in per_fold)]
+    mean = {key: _mean_report([reports[key] for reports in per_fold]) for key in keys}
+    best = max(keys, key=lambda key: mean[key]["H"])
+    choice = {**dict(best), "val": mean[best]}
+    if len(protocol.folds) > 1:
+        choice["val_per_fold"] = [reports[best] for reports in per_fold]
+    return choice
+
+
+def _mean_report(reports: list[dict]) -> dict:
+    return {k: float(np.mean([r[k] for r in reports])) for k in reports[0]}
+
+
+def _fold_reports(bench, method, config, clf: ClassifierConfig, protocol: Protocol, fold: int, *, seed: int,
+                  device: str, callback: ProgressCallback | None) -> dict:
+    """Validation report of every candidate on one fold, keyed by the candidate's settings (a tuple of
+    (name, value) pairs: head length, generation options, classifier epochs, gamma)."""
+    data = prepare(bench, validation_split(bench, fold, protocol.holdout, seed), device)
     head = _new_head(method, config, data, seed, device)
     full, per_unit = getattr(config, head.length_field), head.steps_per_unit(len(data.x_train))
     marks = sorted({max(1, round(full * k / protocol.checkpoints)) for k in range(1, protocol.checkpoints + 1)})
@@ -135,10 +159,11 @@ def select(bench, method, config, clf: ClassifierConfig, protocol: Protocol, *, 
         if step % per_unit == 0 and step // per_unit in marks:
             snapshots[step // per_unit] = copy.deepcopy(head.state_dict())
 
+    stage = f"select/fold {fold}" if len(protocol.folds) > 1 else "select"
     fit_head(head, data.x_train, seen_relabel(data), data.att[data.seen_local],
-             generator=torch.Generator().manual_seed(seed), stage="select/head", callback=callback,
+             generator=torch.Generator().manual_seed(seed), stage=f"{stage}/head", callback=callback,
              on_step=snapshot)
-    candidates = []
+    reports = {}
     grid = _grid(head, protocol.fixed)
     for i, (mark, options) in enumerate(itertools.product(marks, grid)):
         head.load_state_dict(snapshots[mark])
@@ -147,12 +172,13 @@ def select(bench, method, config, clf: ClassifierConfig, protocol: Protocol, *, 
         x, y = classifier_set(head, data, generator)
 
         def on_epoch(epoch, model, mark=mark, options=options):
-            gamma, report = _best_gamma(head, model, data, protocol.calibrate)
-            candidates.append({"length": mark, "classifier_epochs": epoch, "gamma": float(gamma), **options, "val": report})
+            for gamma, report in _gamma_reports(head, model, data, protocol.calibrate):
+                settings = {"length": mark, "classifier_epochs": epoch, "gamma": gamma, **options}
+                reports[tuple(settings.items())] = report
 
         train_classifier(x, y, len(data.classes), clf, generator=generator, on_epoch=on_epoch,
-                         stage=f"select/classifier {i + 1}/{len(marks) * len(grid)}", callback=callback)
-    return max(candidates, key=lambda c: c["val"]["H"])
+                         stage=f"{stage}/classifier {i + 1}/{len(marks) * len(grid)}", callback=callback)
+    return reports
 
 
 def _grid(head, fixed: tuple[str, ...]) -> list[dict]:
