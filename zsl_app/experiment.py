@@ -132,9 +132,8 @@ def select(bench, method, config, clf: ClassifierConfig, protocol: Protocol, *, 
     (and gamma) by validation H, averaged over the folds."""
     per_fold = [_fold_reports(bench, method, config, clf, protocol, fold, seed=seed, device=device,
                               callback=callback) for fold in protocol.folds]
-    keys = [key for key in per_fold[0] if all(key in reports for reports in per_fold)]
-    mean = {key: _mean_report([reports[key] for reports in per_fold]) for key in keys}
-    best = max(keys, key=lambda key: mean[key]["H"])
+    mean = {key: _mean_report([reports[key] for reports in per_fold]) for key in per_fold[0]}  # same grid per fold
+    best = max(mean, key=lambda key: mean[key]["H"])
     choice = {**dict(best), "val": mean[best]}
     if len(protocol.folds) > 1:
         choice["val_per_fold"] = [reports[best] for reports in per_fold]
