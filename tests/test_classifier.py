@@ -1,4 +1,4 @@
-"""The GZSL softmax classifier: its init options and that it learns separable data."""
+"""The GZSL softmax classifier: its init and weight-averaging options, and that it learns separable data."""
 
 import math
 

@@ -40,3 +40,9 @@ def test_one_fold_chooses_its_own_best(bench):
     reports = _fold_reports(bench, "vae-cflow", config, clf, Protocol(folds=(2,)), 2, **kwargs)
     assert chosen["val"]["H"] == max(r["H"] for r in reports.values())
     assert "val_per_fold" not in chosen
+
+
+@pytest.mark.parametrize("folds", [(), (1, 1)])
+def test_empty_or_repeated_folds_are_rejected(folds):
+    with pytest.raises(ValueError, match="validation folds must be distinct"):
+        Protocol(folds=folds)

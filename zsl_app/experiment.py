@@ -33,6 +33,10 @@ class Protocol:
     select: bool = True  # False: skip validation, train once with the given settings
     fixed: tuple[str, ...] = ()  # Config fields the user set: never searched
 
+    def __post_init__(self):
+        if not self.folds or len(set(self.folds)) != len(self.folds):
+            raise ValueError(f"validation folds must be distinct and at least one, got {list(self.folds)}")
+
 
 @dataclass
 class Result:
