@@ -1,13 +1,15 @@
-"""Diagnose Disentangled-VAE settings on the CUB validation split only (fold 1; test is never read).
+"""Diagnose Disentangled-VAE settings on a CUB validation split only (fold 1 unless --fold; test is never read).
 
 Trains once with the given head settings, printing the losses every 10 epochs; then for the
 snapshots (default: epoch 75 and the last epoch) prints the latent statistics (mean |mu|, mean sigma per
 encoder branch) and, per classifier batch size, learning rate, init, weight averaging, seen draw and
 classifier seed, the best validation H over the classifier epochs (calibrated-stacking gamma chosen on
-the same validation data, as the protocol does).
+the same validation data, as the protocol does). --grid FILE also writes every variant's validation
+U / S / H per classifier epoch and gamma (input of bench/classifier_transfer.py).
 Usage: python bench/dvae_validate.py [--set noise=isotropic gamma=1 ...] [--batch-sizes 256 32]
        [--classifier-lrs 0.001 0.003] [--classifier-inits default xavier] [--classifier-emas 0 0.999]
-       [--seen-draws random cycle] [--classifier-seeds 0 1 2] [--classifier-epochs 30] [--snapshots 150]"""
+       [--classifier-weight-decays 0 0.001] [--seen-draws random cycle] [--classifier-seeds 0 1 2] [--classifier-epochs 30] [--snapshots 150]
+       [--fold 2] [--seen-share 0.67] [--grid grid.json] [--heads DIR]"""
 
 import argparse
 import copy
@@ -18,12 +20,14 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import torch
+from safetensors.torch import load_file, save_file
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from zsl_app.classifier import INITS, train_classifier  # noqa: E402
 from zsl_app.data import load_benchmark, validation_split  # noqa: E402
-from zsl_app.experiment import (_best_gamma, _new_head, classifier_config, classifier_set,  # noqa: E402
+from zsl_app.experiment import (_gamma_reports, _new_head, classifier_config, classifier_set,  # noqa: E402
                                 prepare, resolve_config, seen_relabel)
 from zsl_app.heads.disentangled_vae import SEEN_DRAWS  # noqa: E402
 from zsl_app.paths import resolve_data_root  # noqa: E402
@@ -39,11 +43,17 @@ def parse() -> argparse.Namespace:
     p.add_argument("--classifier-lrs", type=float, nargs="+", default=[1e-3])
     p.add_argument("--classifier-inits", nargs="+", default=["default"], choices=INITS)
     p.add_argument("--classifier-emas", type=float, nargs="+", default=[0.0], help="0: no weight averaging")
+    p.add_argument("--classifier-weight-decays", type=float, nargs="+", default=[0.0], help="0: no L2 penalty")
     p.add_argument("--seen-draws", nargs="+", choices=SEEN_DRAWS, help="default: the head's seen_draw")
     p.add_argument("--classifier-seeds", type=int, nargs="+", help="sample draws + classifier init; default: --seed")
     p.add_argument("--classifier-epochs", type=int, default=30)
     p.add_argument("--snapshots", type=int, nargs="+", help="head epochs to evaluate; default: 75 and the last")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--fold", type=int, default=1, help="xlsa17 validation fold (trainclassesK / valclassesK)")
+    p.add_argument("--seen-share", type=float, default=1.0,
+                   help="keep this share of the fold's seen classes (a smaller model, as validation is to trainval)")
+    p.add_argument("--heads", type=Path, help="folder caching the trained head snapshots (safetensors)")
+    p.add_argument("--grid", type=Path, help="write validation U / S / H per variant, classifier epoch and gamma")
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--data-root")
     return p.parse_args()
@@ -53,29 +63,71 @@ def main() -> None:
     args = parse()
     torch.set_num_threads(args.threads)
     bench = load_benchmark(resolve_data_root(args.data_root), "CUB", "effnetlite2")
-    data = prepare(bench, validation_split(bench, 1, 0.2, args.seed), "cpu")
+    data = prepare(bench, fewer_seen(bench, validation_split(bench, args.fold, 0.2, args.seed), args.seen_share,
+                                     args.seed), "cpu")
     config = resolve_config("dvae", dict(_pair(p) for p in args.set), bench.name)
     head = _new_head("dvae", config, data, args.seed, "cpu")
-    print(json.dumps({"settings": args.set, "seed": args.seed}), flush=True)
-    snapshots = train(head, data, args.snapshots or (SNAPSHOT, config.epochs), args.seed)
+    print(json.dumps({"settings": args.set, "seed": args.seed, "fold": args.fold, "seen": len(data.seen_local)}),
+          flush=True)
+    marks = args.snapshots or (SNAPSHOT, config.epochs)
+    snapshots = cached(args, marks) or train(head, data, marks, args.seed)
+    if args.heads:
+        save_heads(args, snapshots)
+    grid = {}
     for epoch, state in snapshots.items():
         head.load_state_dict(state)
         head.eval()
         print(f"epoch {epoch}: " + latent_statistics(head, data), flush=True)
         draws = args.seen_draws or [config.seen_draw]
         variants = itertools.product(args.batch_sizes, args.classifier_lrs, args.classifier_inits,
-                                     args.classifier_emas, draws, args.classifier_seeds or [args.seed])
-        for batch_size, lr, init, ema, draw, seed in variants:
+                                     args.classifier_emas, args.classifier_weight_decays, draws,
+                                     args.classifier_seeds or [args.seed])
+        for batch_size, lr, init, ema, decay, draw, seed in variants:
             clf = classifier_config("dvae", epochs=args.classifier_epochs, batch_size=batch_size, lr=lr,
-                                    init=init, ema=ema)
+                                    init=init, ema=ema, weight_decay=decay)
             head.config = dataclasses.replace(head.config, seen_draw=draw)
-            print(f"epoch {epoch}, classifier batch {batch_size}, lr {lr:g}, init {init}, ema {ema:g}, "
-                  f"seen {draw}, classifier seed {seed}: " + validate(head, data, clf, seed), flush=True)
+            name = (f"epoch {epoch}, classifier batch {batch_size}, lr {lr:g}, init {init}, ema {ema:g}, "
+                    f"weight decay {decay:g}, seen {draw}, classifier seed {seed}")
+            summary, grid[name] = validate(head, data, clf, seed)
+            print(f"{name}: {summary}", flush=True)
+    if args.grid:
+        args.grid.write_text(json.dumps({"fold": args.fold, "seed": args.seed, "seen": len(data.seen_local),
+                                         "settings": args.set, "variants": grid}))
 
 
 def _pair(text: str) -> tuple:
     key, value = text.split("=", 1)
     return key, json.loads(value) if value[:1].isdigit() or value[:1] in "-[{tf" else value
+
+
+def fewer_seen(bench, split, share: float, seed: int):
+    """The split restricted to a random `share` of its seen classes (rows of the others dropped)."""
+    if share >= 1.0:
+        return split
+    rng = np.random.default_rng(seed)
+    keep = np.sort(rng.choice(split.seen_classes, round(share * len(split.seen_classes)), replace=False))
+    rows = lambda r: r[np.isin(bench.labels[r], keep)]  # noqa: E731
+    return dataclasses.replace(split, train=rows(split.train), eval_seen=rows(split.eval_seen), seen_classes=keep)
+
+
+def _head_file(args, epoch: int) -> Path:
+    settings = "-".join(sorted(args.set)) or "default"
+    share = "" if args.seen_share >= 1.0 else f"-seen{args.seen_share:g}"
+    return args.heads / f"fold{args.fold}-seed{args.seed}{share}-{settings}-epoch{epoch}.safetensors"
+
+
+def cached(args, marks) -> dict:
+    """Snapshots saved by an earlier run with the same fold, seed and settings; {} if any is missing."""
+    if not args.heads or not all(_head_file(args, m).exists() for m in marks):
+        return {}
+    print(f"heads loaded from {args.heads}", flush=True)
+    return {m: load_file(_head_file(args, m)) for m in marks}
+
+
+def save_heads(args, snapshots: dict) -> None:
+    args.heads.mkdir(parents=True, exist_ok=True)
+    for epoch, state in snapshots.items():
+        save_file({k: v.contiguous() for k, v in state.items()}, _head_file(args, epoch))
 
 
 def train(head, data, marks, seed: int) -> dict:
@@ -106,21 +158,25 @@ def latent_statistics(head, data) -> str:
     return "; ".join(parts)
 
 
-def validate(head, data, clf, seed: int) -> str:
+def validate(head, data, clf, seed: int) -> tuple[str, list]:
+    """The best validation H over classifier epochs and gammas as text, and every (epoch, gamma, U, S, H)."""
     torch.manual_seed(seed)  # the classifier's init: the same draw whatever was trained before
     generator = torch.Generator().manual_seed(seed)
     x, y = classifier_set(head, data, generator)
-    found = []
+    found, rows = [], []
 
     def on_epoch(epoch, model):
-        gamma, report = _best_gamma(head, model, data, True)
-        found.append((report["H"], epoch, gamma, report, _best_gamma(head, model, data, False)[1]))
+        reports = _gamma_reports(head, model, data, True)
+        gamma, report = max(reports, key=lambda r: r[1]["H"])
+        found.append((report["H"], epoch, gamma, report, dict(reports)[0.0]))
+        rows.extend((epoch, g, round(r["U"], 3), round(r["S"], 3), round(r["H"], 3)) for g, r in reports)
 
     train_classifier(x, y, len(data.classes), clf, generator=generator, on_epoch=on_epoch)
     h, epoch, gamma, report, uncalibrated = max(found, key=lambda f: f[0])
     rounded = lambda r: " / ".join(f"{k} {v:.1f}" for k, v in r.items())  # noqa: E731
     return (f"best H {h:.1f} at classifier epoch {epoch}, gamma {gamma}: {rounded(report)} "
-            f"(uncalibrated {rounded(uncalibrated)}); H per epoch {[round(f[0], 1) for f in found]}")
+            f"(uncalibrated {rounded(uncalibrated)}); H per epoch {[round(f[0], 1) for f in found]}; "
+            f"uncalibrated U per epoch {[round(f[4]['U'], 1) for f in found]}"), rows
 
 
 if __name__ == "__main__":

@@ -1,4 +1,4 @@
-"""The GZSL softmax classifier: its init and weight-averaging options, and that it learns separable data."""
+"""The GZSL softmax classifier: its init, weight-decay and weight-averaging options, and that it learns separable data."""
 
 import math
 
@@ -56,3 +56,21 @@ def test_ema_returns_the_moving_average_of_the_iterates():
         average = decay * average + (1 - decay) * weights(epoch)
     assert torch.allclose(weights(3, ema=decay), average, atol=1e-6)
     assert not torch.allclose(weights(3), average, atol=1e-3)
+
+
+def test_negative_weight_decay_is_rejected():
+    with pytest.raises(ValueError, match="classifier weight_decay must be >= 0"):
+        ClassifierConfig(weight_decay=-1e-3)
+
+
+def test_weight_decay_shrinks_the_weights_of_a_separable_problem():
+    x, y = blobs()  # separable: without a penalty the weights keep growing
+
+    def weight_norm(decay):
+        torch.manual_seed(0)
+        config = ClassifierConfig(epochs=30, batch_size=32, lr=0.05, weight_decay=decay)
+        model = train_classifier(x, y, 4, config, generator=torch.Generator().manual_seed(0))
+        assert (predict_logits(model, x).argmax(1) == y).float().mean() > 0.95
+        return model.linear.weight.norm().item()
+
+    assert weight_norm(0.1) < 0.5 * weight_norm(0.0)

@@ -22,12 +22,15 @@ class ClassifierConfig:
     beta1: float = 0.5  # Adam beta1 (paper)
     batch_size: int = 256  # larger than the papers' 32-64 for CPU speed; lr kept
     init: str = "default"  # "default": PyTorch's nn.Linear init; "xavier": CADA-VAE's (xavier-uniform gain 0.5, zero bias)
+    weight_decay: float = 0.0  # L2 penalty added to the gradient (Adam's weight_decay); 0: none, as the papers
     ema: float = 0.0  # > 0: validate and return an exponential moving average of the weights with this
     #                   per-step decay (less last-step noise); 0: the last iterate, as the papers do
 
     def __post_init__(self):
         if self.init not in INITS:
             raise ValueError(f"unknown classifier init {self.init!r}; expected one of {', '.join(INITS)}")
+        if self.weight_decay < 0:
+            raise ValueError(f"classifier weight_decay must be >= 0, got {self.weight_decay}")
         if not 0.0 <= self.ema < 1.0:
             raise ValueError(f"classifier ema must be in [0, 1), got {self.ema}")
 
@@ -53,7 +56,8 @@ def train_classifier(x: torch.Tensor, y: torch.Tensor, n_classes: int, config: C
         nn.init.xavier_uniform_(model.linear.weight, gain=0.5)
         nn.init.zeros_(model.linear.bias)
     steps_per_epoch = max(1, len(x) // min(config.batch_size, len(x)))
-    optimizer = torch.optim.Adam(model.parameters(), lr=config.lr, betas=(config.beta1, 0.999))
+    optimizer = torch.optim.Adam(model.parameters(), lr=config.lr, betas=(config.beta1, 0.999),
+                                 weight_decay=config.weight_decay)
     average = copy.deepcopy(model) if config.ema > 0 else model
 
     def step_fn(idx, step):

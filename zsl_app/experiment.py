@@ -119,10 +119,6 @@ def _gamma_reports(head, classifier, data: Prepared, calibrate: bool) -> list[tu
     return [(float(g), gzsl_report(scores[0], data.y_seen, scores[1], data.y_unseen, unseen, g)) for g in candidates]
 
 
-def _best_gamma(head, classifier, data: Prepared, calibrate: bool) -> tuple[float, dict]:
-    return max(_gamma_reports(head, classifier, data, calibrate), key=lambda r: r[1]["H"])
-
-
 def _new_head(method, config, data: Prepared, seed: int, device: str):
     torch.manual_seed(seed)
     head = create_head(method, copy.deepcopy(config), feature_dim=data.x_train.shape[1],
