@@ -8,7 +8,7 @@ Per classifier variant it prints the heads' own best H, the transferred H (mean 
 and the loss between them. --upward keeps only pairs from a head with fewer seen classes to one with
 more on the same fold (grids of `--seen-share` below 1): the protocol's direction, 100 seen classes
 on validation, 150 on trainval.
-Usage: python bench/classifier_transfer.py GRID.json GRID.json [...] [--max-epoch 30] [--upward]"""
+Usage: python bench/classifier_transfer.py GRID.json GRID.json [...] [--max-epoch 30] [--upward] [--window 2]"""
 
 import argparse
 import json
@@ -23,6 +23,8 @@ def parse() -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("grids", type=Path, nargs="+", help="--grid files of bench/dvae_validate.py")
     p.add_argument("--max-epoch", type=int, default=30, help="classifier epochs offered (the protocol's cap)")
+    p.add_argument("--window", type=int, default=0,
+                   help="choose on validation H averaged over classifier epochs within +-window (0: the protocol's argmax)")
     p.add_argument("--upward", action="store_true", help="only pairs from fewer to more seen classes, same fold")
     return p.parse_args()
 
@@ -46,8 +48,13 @@ def pairs(heads, upward: bool) -> list[tuple]:
     return [(a, b) for a, b in permutations(heads, 2) if not upward or (a[0] == b[0] and a[2] < b[2])]
 
 
-def transfer(source: dict, target: dict) -> tuple[tuple, float]:
-    choice = max(source, key=lambda k: source[k][2])
+def transfer(source: dict, target: dict, window: int) -> tuple[tuple, float]:
+    """The source's choice (best H averaged over classifier epochs within +-window, same gamma) and the
+    H it gives on the target."""
+    def smoothed(key):
+        near = [source[(e, key[1])][2] for e in range(key[0] - window, key[0] + window + 1) if (e, key[1]) in source]
+        return np.mean(near)
+    choice = max(source, key=smoothed)
     return choice, target[choice][2]
 
 
@@ -63,7 +70,7 @@ def main() -> None:
         lines, moved = [], []
         chosen = pairs(grids, args.upward)
         for a, b in chosen:
-            (epoch, gamma), h = transfer(grids[a], grids[b])
+            (epoch, gamma), h = transfer(grids[a], grids[b], args.window)
             moved.append(h)
             lines.append(f"  {name(a)} -> {name(b)}: epoch {epoch}, gamma {gamma}: H {h:.1f} (own best {own[b]:.1f})")
         mean_own = np.mean([own[b] for _, b in chosen])
