@@ -110,7 +110,8 @@ def _classes_tab(state: AppState, photo: gr.Image, shown: list) -> list:
             remove = gr.Button("Remove class", variant="stop")
         with gr.Column(scale=3):
             editor = gr.Dataframe(state.template(None), label="attributes of the new class", interactive=True,
-                                  static_columns=[0], max_height=480, datatype=["str", "number"])
+                                  static_columns=[0], max_height=480, datatype=["str", "number"],
+                                  elem_id="new-vector")
     template.change(state.template, template, editor, api_name="template")
     upload.upload(state.read_vector, upload, editor, api_name="read_vector")
 
