@@ -8,7 +8,8 @@ Per classifier variant it prints the heads' own best H, the transferred H (mean 
 and the loss between them. --upward keeps only pairs from a head with fewer seen classes to one with
 more on the same fold (grids of `--seen-share` below 1): the protocol's direction, 100 seen classes
 on validation, 150 on trainval.
-Usage: python bench/classifier_transfer.py GRID.json GRID.json [...] [--max-epoch 30] [--upward] [--window 2]"""
+Usage: python bench/classifier_transfer.py GRID.json GRID.json [...] [--max-epoch 30] [--upward]
+       [--window 2]"""
 
 import argparse
 import json
@@ -24,7 +25,8 @@ def parse() -> argparse.Namespace:
     p.add_argument("grids", type=Path, nargs="+", help="--grid files of bench/dvae_validate.py")
     p.add_argument("--max-epoch", type=int, default=30, help="classifier epochs offered (the protocol's cap)")
     p.add_argument("--window", type=int, default=0,
-                   help="choose on validation H averaged over classifier epochs within +-window (0: the protocol's argmax)")
+                   help="choose on validation H averaged over classifier epochs within +-window "
+                        "(0: the protocol's argmax)")
     p.add_argument("--upward", action="store_true", help="only pairs from fewer to more seen classes, same fold")
     return p.parse_args()
 
@@ -52,8 +54,10 @@ def transfer(source: dict, target: dict, window: int) -> tuple[tuple, float]:
     """The source's choice (best H averaged over classifier epochs within +-window, same gamma) and the
     H it gives on the target."""
     def smoothed(key):
-        near = [source[(e, key[1])][2] for e in range(key[0] - window, key[0] + window + 1) if (e, key[1]) in source]
+        epoch, gamma = key
+        near = [source[(e, gamma)][2] for e in range(epoch - window, epoch + window + 1) if (e, gamma) in source]
         return np.mean(near)
+
     choice = max(source, key=smoothed)
     return choice, target[choice][2]
 
@@ -72,7 +76,8 @@ def main() -> None:
         for a, b in chosen:
             (epoch, gamma), h = transfer(grids[a], grids[b], args.window)
             moved.append(h)
-            lines.append(f"  {name(a)} -> {name(b)}: epoch {epoch}, gamma {gamma}: H {h:.1f} (own best {own[b]:.1f})")
+            lines.append(f"  {name(a)} -> {name(b)}: epoch {epoch}, gamma {gamma}: H {h:.1f} "
+                         f"(own best {own[b]:.1f})")
         mean_own = np.mean([own[b] for _, b in chosen])
         print(f"{variant}: own best H {mean_own:.2f}, transferred H {np.mean(moved):.2f}, "
               f"loss {mean_own - np.mean(moved):.2f}")

@@ -8,8 +8,8 @@ the same validation data, as the protocol does). --grid FILE also writes every v
 U / S / H per classifier epoch and gamma (input of bench/classifier_transfer.py).
 Usage: python bench/dvae_validate.py [--set noise=isotropic gamma=1 ...] [--batch-sizes 256 32]
        [--classifier-lrs 0.001 0.003] [--classifier-inits default xavier] [--classifier-emas 0 0.999]
-       [--classifier-weight-decays 0 0.001] [--seen-draws random cycle] [--classifier-seeds 0 1 2] [--classifier-epochs 30] [--snapshots 150]
-       [--fold 2] [--seen-share 0.67] [--grid grid.json] [--heads DIR]"""
+       [--classifier-weight-decays 0 0.001] [--seen-draws random cycle] [--classifier-seeds 0 1 2]
+       [--classifier-epochs 30] [--snapshots 150] [--fold 2] [--seen-share 0.67] [--grid grid.json] [--heads DIR]"""
 
 import argparse
 import copy
@@ -25,6 +25,7 @@ import torch
 from safetensors.torch import load_file, save_file
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from zsl_app.atomic import atomic_path, write_text_atomic  # noqa: E402
 from zsl_app.classifier import INITS, train_classifier  # noqa: E402
 from zsl_app.data import load_benchmark, validation_split  # noqa: E402
 from zsl_app.experiment import (_gamma_reports, _new_head, classifier_config, classifier_set,  # noqa: E402
@@ -70,9 +71,11 @@ def main() -> None:
     print(json.dumps({"settings": args.set, "seed": args.seed, "fold": args.fold, "seen": len(data.seen_local)}),
           flush=True)
     marks = args.snapshots or (SNAPSHOT, config.epochs)
-    snapshots = cached(args, marks) or train(head, data, marks, args.seed)
-    if args.heads:
-        save_heads(args, snapshots)
+    snapshots = cached(args, marks)
+    if not snapshots:
+        snapshots = train(head, data, marks, args.seed)
+        if args.heads:
+            save_heads(args, snapshots)
     grid = {}
     for epoch, state in snapshots.items():
         head.load_state_dict(state)
@@ -91,8 +94,8 @@ def main() -> None:
             summary, grid[name] = validate(head, data, clf, seed)
             print(f"{name}: {summary}", flush=True)
     if args.grid:
-        args.grid.write_text(json.dumps({"fold": args.fold, "seed": args.seed, "seen": len(data.seen_local),
-                                         "settings": args.set, "variants": grid}))
+        write_text_atomic(args.grid, json.dumps({"fold": args.fold, "seed": args.seed, "seen": len(data.seen_local),
+                                                 "settings": args.set, "variants": grid}))
 
 
 def _pair(text: str) -> tuple:
@@ -127,7 +130,8 @@ def cached(args, marks) -> dict:
 def save_heads(args, snapshots: dict) -> None:
     args.heads.mkdir(parents=True, exist_ok=True)
     for epoch, state in snapshots.items():
-        save_file({k: v.contiguous() for k, v in state.items()}, _head_file(args, epoch))
+        with atomic_path(_head_file(args, epoch)) as tmp:  # an interrupted save is never loaded later
+            save_file({k: v.contiguous() for k, v in state.items()}, tmp)
 
 
 def train(head, data, marks, seed: int) -> dict:
