@@ -57,7 +57,10 @@ def parse() -> argparse.Namespace:
     p.add_argument("--grid", type=Path, help="write validation U / S / H per variant, classifier epoch and gamma")
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--data-root")
-    return p.parse_args()
+    args = p.parse_args()
+    if not 0.0 < args.seen_share <= 1.0:
+        p.error(f"--seen-share must be in (0, 1], got {args.seen_share}")
+    return args
 
 
 def main() -> None:
