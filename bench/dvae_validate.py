@@ -3,12 +3,13 @@
 Trains once with the given head settings, printing the losses every 10 epochs; then for the
 snapshots (default: epoch 75 and the last epoch) prints the latent statistics (mean |mu|, mean sigma per
 encoder branch) and, per classifier batch size, learning rate, init, weight averaging, seen draw and
-classifier seed, the best validation H over the classifier epochs (calibrated-stacking gamma chosen on
+classifier seed, sample counts, the best validation H over the classifier epochs (calibrated-stacking gamma chosen on
 the same validation data, as the protocol does). --grid FILE also writes every variant's validation
 U / S / H per classifier epoch and gamma (input of bench/classifier_transfer.py).
 Usage: python bench/dvae_validate.py [--set noise=isotropic gamma=1 ...] [--batch-sizes 256 32]
        [--classifier-lrs 0.001 0.003] [--classifier-inits default xavier] [--classifier-emas 0 0.999]
        [--classifier-weight-decays 0 0.001] [--seen-draws random cycle] [--classifier-seeds 0 1 2]
+       [--seen-samples 200 400] [--unseen-samples 200 400 800]
        [--classifier-epochs 30] [--snapshots 150] [--fold 2] [--seen-share 0.67] [--grid grid.json] [--heads DIR]"""
 
 import argparse
@@ -46,6 +47,8 @@ def parse() -> argparse.Namespace:
     p.add_argument("--classifier-emas", type=float, nargs="+", default=[0.0], help="0: no weight averaging")
     p.add_argument("--classifier-weight-decays", type=float, nargs="+", default=[0.0], help="0: no L2 penalty")
     p.add_argument("--seen-draws", nargs="+", choices=SEEN_DRAWS, help="default: the head's seen_draw")
+    p.add_argument("--seen-samples", type=int, nargs="+", help="per seen class; default: the head's seen_samples")
+    p.add_argument("--unseen-samples", type=int, nargs="+", help="per unseen class; default: the head's")
     p.add_argument("--classifier-seeds", type=int, nargs="+", help="sample draws + classifier init; default: --seed")
     p.add_argument("--classifier-epochs", type=int, default=30)
     p.add_argument("--snapshots", type=int, nargs="+", help="head epochs to evaluate; default: 75 and the last")
@@ -85,15 +88,18 @@ def main() -> None:
         head.eval()
         print(f"epoch {epoch}: " + latent_statistics(head, data), flush=True)
         draws = args.seen_draws or [config.seen_draw]
+        counts = itertools.product(args.seen_samples or [config.seen_samples],
+                                   args.unseen_samples or [config.unseen_samples])
         variants = itertools.product(args.batch_sizes, args.classifier_lrs, args.classifier_inits,
-                                     args.classifier_emas, args.classifier_weight_decays, draws,
+                                     args.classifier_emas, args.classifier_weight_decays, draws, counts,
                                      args.classifier_seeds or [args.seed])
-        for batch_size, lr, init, ema, decay, draw, seed in variants:
+        for batch_size, lr, init, ema, decay, draw, (n_seen, n_unseen), seed in variants:
             clf = classifier_config("dvae", epochs=args.classifier_epochs, batch_size=batch_size, lr=lr,
                                     init=init, ema=ema, weight_decay=decay)
-            head.config = dataclasses.replace(head.config, seen_draw=draw)
+            head.config = dataclasses.replace(head.config, seen_draw=draw, seen_samples=n_seen,
+                                              unseen_samples=n_unseen)
             name = (f"epoch {epoch}, classifier batch {batch_size}, lr {lr:g}, init {init}, ema {ema:g}, "
-                    f"weight decay {decay:g}, seen {draw}, classifier seed {seed}")
+                    f"weight decay {decay:g}, seen {draw}, samples {n_seen}/{n_unseen}, classifier seed {seed}")
             summary, grid[name] = validate(head, data, clf, seed)
             print(f"{name}: {summary}", flush=True)
     if args.grid:
