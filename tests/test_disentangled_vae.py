@@ -179,11 +179,3 @@ def test_classifier_settings_follow_the_head_then_the_caller():
     assert classifier_config("dvae").batch_size == 32  # CADA-VAE's latent classifier
     assert classifier_config("vae-cflow").batch_size == 256
     assert classifier_config("dvae", epochs=7, batch_size=64) == classifier_config("vae-cflow", epochs=7, batch_size=64)
-
-
-def test_validation_tries_the_papers_unseen_count_and_half_of_it_unless_the_user_set_it():
-    from zsl_app.experiment import _grid
-
-    head = create_head("dvae", {**TINY, "unseen_samples": 400}, **DIMS)
-    assert _grid(head, ()) == [{"unseen_samples": 200}, {"unseen_samples": 400}]
-    assert _grid(head, ("unseen_samples",)) == [{}]
