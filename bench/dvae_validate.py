@@ -2,9 +2,9 @@
 
 Trains once with the given head settings, printing the losses every 10 epochs; then for the
 snapshots (default: epoch 75 and the last epoch) prints the latent statistics (mean |mu|, mean sigma per
-encoder branch) and, per classifier batch size, learning rate, init, weight averaging, seen draw and
-classifier seed, sample counts, the best validation H over the classifier epochs (calibrated-stacking gamma chosen on
-the same validation data, as the protocol does). --grid FILE also writes every variant's validation
+encoder branch) and, per classifier batch size, learning rate, init, weight averaging, seen draw, sample
+counts per class and classifier seed, the best validation H over the classifier epochs (calibrated-stacking
+gamma chosen on the same validation data, as the protocol does). --grid FILE also writes every variant's validation
 U / S / H per classifier epoch and gamma (input of bench/classifier_transfer.py).
 Usage: python bench/dvae_validate.py [--set noise=isotropic gamma=1 ...] [--batch-sizes 256 32]
        [--classifier-lrs 0.001 0.003] [--classifier-inits default xavier] [--classifier-emas 0 0.999]
