@@ -63,6 +63,8 @@ def parse() -> argparse.Namespace:
     args = p.parse_args()
     if not 0.0 < args.seen_share <= 1.0:
         p.error(f"--seen-share must be in (0, 1], got {args.seen_share}")
+    if min((args.seen_samples or []) + (args.unseen_samples or []), default=1) < 1:
+        p.error("--seen-samples and --unseen-samples must be at least 1")
     return args
 
 
