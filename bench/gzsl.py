@@ -20,7 +20,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from zsl_app.atomic import write_text_atomic  # noqa: E402
 from zsl_app.checkpoint import run_name, save_model  # noqa: E402
 from zsl_app.data import load_benchmark  # noqa: E402
-from zsl_app.experiment import Protocol, classifier_config, train_and_evaluate  # noqa: E402
+from zsl_app.experiment import CALIBRATIONS, Protocol, classifier_config, train_and_evaluate  # noqa: E402
 from zsl_app.heads import head_names  # noqa: E402
 from zsl_app.paths import resolve_data_root  # noqa: E402
 
@@ -38,6 +38,7 @@ def parse() -> argparse.Namespace:
     p.add_argument("--classifier", nargs="*", default=[], metavar="FIELD=VALUE",
                    help="ClassifierConfig overrides of the head's classifier defaults, e.g. ema=0.9995")
     p.add_argument("--no-calibrate", action="store_true")
+    p.add_argument("--calibration", choices=CALIBRATIONS, help="gamma or rate (default: the method's)")
     p.add_argument("--folds", type=int, nargs="+", default=[1], choices=[1, 2, 3],
                    help="validation folds; several: choose by mean validation H over them")
     p.add_argument("--threads", type=int, default=0, help="torch threads per run (0: torch's default)")
@@ -99,7 +100,8 @@ def run_seed(args, seed: int) -> dict:
     timer = FinalStageTimer()
     result = train_and_evaluate(bench, args.method, overrides(args.set), seed=seed, callback=timer,
                                 classifier=classifier_config(args.method, **overrides(args.classifier)),
-                                protocol=Protocol(folds=tuple(args.folds), calibrate=not args.no_calibrate))
+                                protocol=Protocol(folds=tuple(args.folds), calibrate=not args.no_calibrate,
+                                                  calibration=args.calibration))
     final_seconds = time.perf_counter() - timer.started
     print(f"seed {seed}: " + " ".join(f"{k} {result.test[k]:.1f}" for k in KEYS)
           + f"  ({result.seconds / 60:.1f} min, final fit + test {final_seconds / 60:.1f} min;"

@@ -78,6 +78,9 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--classifier-epochs", type=int, default=25, help="most epochs of the final softmax (default 25)")
     g.add_argument("--no-calibrate", action="store_true",
                    help="no calibrated stacking (default: its gamma is chosen on validation)")
+    g.add_argument("--calibration", choices=CALIBRATIONS,
+                   help="how validation's gamma carries to the final model: as a logit offset (gamma) or as the "
+                        "share of training seen images sent to unseen classes (rate) (default: the method's)")
     g.add_argument("--no-select", action="store_true", help="skip validation; train once with the given settings")
     g.add_argument("--folds", type=int, nargs="+", default=[1], choices=[1, 2, 3],
                    help="validation folds; several: choose by mean validation H over them (default 1)")
@@ -142,7 +145,8 @@ def train(args) -> int:
     bench = load_benchmark(root, args.train, args.features)
     overrides = head_overrides(args)
     config = resolve_config(args.method, overrides, bench.name)
-    protocol = Protocol(folds=tuple(args.folds), calibrate=not args.no_calibrate, select=not args.no_select,
+    protocol = Protocol(folds=tuple(args.folds), calibrate=not args.no_calibrate, calibration=args.calibration,
+                        select=not args.no_select,
                         fixed=tuple(overrides))
     print(f"{bench.name}: {len(bench.class_names)} classes, {bench.features.shape[1]}-d {bench.features_name} "
           f"features; method {args.method}; seed {args.seed}")

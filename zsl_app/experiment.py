@@ -19,6 +19,11 @@ from .model import ZSLModel
 from .training import ProgressCallback, fit_head
 
 GAMMAS = np.round(np.arange(0.0, 8.01, 0.25), 2)  # calibrated-stacking candidates (logit units)
+# How the gamma chosen on validation carries over to the model retrained on trainval: "gamma" applies it
+# as is; "rate" applies the gamma that sends the same share of the training images of seen classes to
+# an unseen class as validation's gamma did on its model (a share does not depend on the model's logit
+# scale or its number of seen classes)
+CALIBRATIONS = ("gamma", "rate")
 
 
 @dataclass
@@ -30,12 +35,15 @@ class Protocol:
     holdout: float = 0.2  # share of each validation-seen class's images held out for S
     checkpoints: int = 2  # head snapshots evaluated, evenly spaced over its training
     calibrate: bool = True  # also choose a calibrated-stacking gamma on validation
+    calibration: str | None = None  # how that gamma carries to the final model (CALIBRATIONS); None: the head's
     select: bool = True  # False: skip validation, train once with the given settings
     fixed: tuple[str, ...] = ()  # Config fields the user set: never searched
 
     def __post_init__(self):
         if not self.folds or len(set(self.folds)) != len(self.folds):
             raise ValueError(f"validation folds must be distinct and at least one, got {list(self.folds)}")
+        if self.calibration not in (None, *CALIBRATIONS):
+            raise ValueError(f"unknown calibration {self.calibration!r}; expected one of {', '.join(CALIBRATIONS)}")
 
 
 @dataclass
@@ -112,11 +120,32 @@ def _logits(head, classifier, x: np.ndarray) -> np.ndarray:
 
 
 def _gamma_reports(head, classifier, data: Prepared, calibrate: bool) -> list[tuple[float, dict]]:
-    """(gamma, report) for every calibrated-stacking candidate (only 0 without calibration)."""
+    """(gamma, report) for every calibrated-stacking candidate (only 0 without calibration); each report
+    also gives `seen_to_unseen`, the percentage of training images of seen classes sent to unseen ones."""
     candidates = GAMMAS if calibrate else [0.0]
     scores = [_logits(head, classifier, x) for x in (data.x_seen, data.x_unseen)]
     unseen = data.unseen_local.cpu().numpy()
-    return [(float(g), gzsl_report(scores[0], data.y_seen, scores[1], data.y_unseen, unseen, g)) for g in candidates]
+    margins = seen_margins(head, classifier, data)
+    return [(float(g), {**gzsl_report(scores[0], data.y_seen, scores[1], data.y_unseen, unseen, g),
+                        "seen_to_unseen": 100 * float(np.mean(margins < g))}) for g in candidates]
+
+
+def seen_margins(head, classifier, data: Prepared) -> np.ndarray:
+    """For each training image (all of seen classes): its best seen-class logit minus its best unseen-class
+    logit. Calibrated stacking with gamma sends exactly the images whose margin is below gamma to an unseen class."""
+    scores = _logits(head, classifier, data.x_train)
+    unseen = np.zeros(scores.shape[1], dtype=bool)
+    unseen[data.unseen_local.cpu().numpy()] = True
+    return scores[:, ~unseen].max(1) - scores[:, unseen].max(1)
+
+
+def carried_gamma(selection: dict, head, classifier, data: Prepared, calibration: str) -> float:
+    """The final model's gamma: validation's ("gamma"), or the one under which the final model sends the
+    same share of its training images of seen classes to unseen classes as validation's did ("rate")."""
+    if calibration == "gamma" or selection["val"] is None:
+        return selection["gamma"]
+    share = selection["val"]["seen_to_unseen"] / 100
+    return float(np.quantile(seen_margins(head, classifier, data), share))
 
 
 def _new_head(method, config, data: Prepared, seed: int, device: str):
@@ -199,8 +228,12 @@ def train_and_evaluate(bench: Benchmark, method: str = "vae-cflow", config=None,
         config = _apply_selection(method, config, selection)
         clf = dataclasses.replace(clf, epochs=selection["classifier_epochs"])
     model = fit_final(bench, method, config, clf, seed=seed, device=device, callback=callback)
-    model.meta["selection"] = selection
     data = prepare(bench, proposed_split(bench), device)
+    if protocol.select and protocol.calibrate:
+        calibration = protocol.calibration or HEADS.get(method).calibration
+        gamma = carried_gamma(selection, model.head, model.classifier, data, calibration)
+        selection = {**selection, "calibration": calibration, "validation_gamma": selection["gamma"], "gamma": gamma}
+    model.meta["selection"] = selection
     test = evaluate(model.head, model.classifier, data, selection["gamma"])
     uncalibrated = evaluate(model.head, model.classifier, data, 0.0)  # reported beside, never chosen on
     model.meta["metrics"] = {"val": selection["val"], "test": test, "test_uncalibrated": uncalibrated}

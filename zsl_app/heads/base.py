@@ -24,6 +24,8 @@ class Head(nn.Module):
     selection_grid: ClassVar[dict[str, tuple]] = {}  # generation options tried on validation
     dataset_defaults: ClassVar[dict[str, dict]] = {}  # per-dataset Config overrides (paper values)
     classifier_defaults: ClassVar[dict] = {}  # ClassifierConfig overrides for this head's latent space
+    calibration: ClassVar[str] = "gamma"  # how validation's calibration carries to the final model
+    #                                       (experiment.CALIBRATIONS)
 
     def __init__(self, config, *, feature_dim: int, attribute_dim: int, n_classes: int):
         super().__init__()
