@@ -7,17 +7,23 @@ or seeds, picks (epoch, gamma) on one head and reads the validation H the other 
 Per classifier variant it prints the heads' own best H, the transferred H (mean over ordered pairs)
 and the loss between them. --upward keeps only pairs from a head with fewer seen classes to one with
 more on the same fold (grids of `--seen-share` below 1): the protocol's direction, 100 seen classes
-on validation, 150 on trainval.
+on validation, 150 on trainval. --calibration rate carries the gamma over as the protocol's "rate"
+calibration does: the target gets the gamma (on the grid's finer gammas) whose share of training seen images
+sent to unseen classes is closest to the source's at its choice.
 Usage: python bench/classifier_transfer.py GRID.json GRID.json [...] [--max-epoch 30] [--upward]
-       [--window 2]"""
+       [--window 2] [--calibration rate]"""
 
 import argparse
 import json
 import re
+import sys
 from itertools import permutations
 from pathlib import Path
 
 import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from zsl_app.experiment import CALIBRATIONS, GAMMAS  # noqa: E402
 
 
 def parse() -> argparse.Namespace:
@@ -28,17 +34,19 @@ def parse() -> argparse.Namespace:
                    help="choose on validation H averaged over classifier epochs within +-window "
                         "(0: the protocol's argmax)")
     p.add_argument("--upward", action="store_true", help="only pairs from fewer to more seen classes, same fold")
+    p.add_argument("--calibration", choices=CALIBRATIONS, default="gamma",
+                   help="carry the chosen gamma as is, or as its share of training seen images sent to unseen classes")
     return p.parse_args()
 
 
 def load(path: Path, max_epoch: int) -> tuple[tuple, dict]:
-    """((fold, seed, seen classes), {variant: {(epoch, gamma): (U, S, H)}}), the classifier seed dropped
-    from variant names."""
+    """((fold, seed, seen classes), {variant: {(epoch, gamma): (U, S, H, seen_to_unseen or None)}}), the
+    classifier seed dropped from variant names (grids written before the share was recorded have none)."""
     grid = json.loads(path.read_text())
     variants = {}
     for name, rows in grid["variants"].items():
         key = re.sub(r", classifier seed \d+", "", name)
-        variants[key] = {(e, g): (u, s, h) for e, g, u, s, h in rows if e <= max_epoch}
+        variants[key] = {(r[0], r[1]): (*r[2:5], r[5] if len(r) > 5 else None) for r in rows if r[0] <= max_epoch}
     return (grid["fold"], grid["seed"], grid.get("seen", 100)), variants
 
 
@@ -50,16 +58,22 @@ def pairs(heads, upward: bool) -> list[tuple]:
     return [(a, b) for a, b in permutations(heads, 2) if not upward or (a[0] == b[0] and a[2] < b[2])]
 
 
-def transfer(source: dict, target: dict, window: int) -> tuple[tuple, float]:
-    """The source's choice (best H averaged over classifier epochs within +-window, same gamma) and the
-    H it gives on the target."""
+def transfer(source: dict, target: dict, window: int, calibration: str) -> tuple[tuple, float, float]:
+    """The source's choice among the protocol's gammas (best H averaged over classifier epochs within
+    +-window, same gamma), the gamma the target gets and the H it gives there."""
     def smoothed(key):
         epoch, gamma = key
         near = [source[(e, gamma)][2] for e in range(epoch - window, epoch + window + 1) if (e, gamma) in source]
         return np.mean(near)
 
-    choice = max(source, key=smoothed)
-    return choice, target[choice][2]
+    choice = max((key for key in source if key[1] in GAMMAS), key=smoothed)
+    epoch, gamma = choice
+    if calibration == "rate":
+        share = source[choice][3]
+        if share is None:
+            raise SystemExit("--calibration rate needs grids with the seen-to-unseen share (rerun dvae_validate)")
+        gamma = min((g for e, g in target if e == epoch), key=lambda g: (abs(target[(epoch, g)][3] - share), g))
+    return choice, gamma, target[(epoch, gamma)][2]
 
 
 def main() -> None:
@@ -70,14 +84,15 @@ def main() -> None:
     variants = sorted(set.intersection(*(set(v) for v in heads.values())))
     for variant in variants:
         grids = {head: v[variant] for head, v in heads.items()}
-        own = {head: max(g.values(), key=lambda r: r[2])[2] for head, g in grids.items()}
+        own = {head: max(r[2] for (e, gamma), r in g.items() if gamma in GAMMAS) for head, g in grids.items()}
         lines, moved = [], []
         chosen = pairs(grids, args.upward)
         for a, b in chosen:
-            (epoch, gamma), h = transfer(grids[a], grids[b], args.window)
+            (epoch, gamma), carried, h = transfer(grids[a], grids[b], args.window, args.calibration)
             moved.append(h)
-            lines.append(f"  {name(a)} -> {name(b)}: epoch {epoch}, gamma {gamma}: H {h:.1f} "
-                         f"(own best {own[b]:.1f})")
+            lines.append(f"  {name(a)} -> {name(b)}: epoch {epoch}, gamma {gamma}"
+                         + (f" -> {carried:g}" if args.calibration == "rate" else "")
+                         + f": H {h:.1f} (own best {own[b]:.1f})")
         mean_own = np.mean([own[b] for _, b in chosen])
         print(f"{variant}: own best H {mean_own:.2f}, transferred H {np.mean(moved):.2f}, "
               f"loss {mean_own - np.mean(moved):.2f}")

@@ -5,7 +5,8 @@ snapshots (default: epoch 75 and the last epoch) prints the latent statistics (m
 encoder branch) and, per classifier batch size, learning rate, init, weight averaging, seen draw, sample
 counts per class and classifier seed, the best validation H over the classifier epochs (calibrated-stacking
 gamma chosen on the same validation data, as the protocol does). --grid FILE also writes every variant's validation
-U / S / H per classifier epoch and gamma (input of bench/classifier_transfer.py).
+U / S / H and share of training seen images sent to unseen classes per classifier epoch and gamma
+(input of bench/classifier_transfer.py).
 Usage: python bench/dvae_validate.py [--set noise=isotropic gamma=1 ...] [--batch-sizes 256 32]
        [--classifier-lrs 0.001 0.003] [--classifier-inits default xavier] [--classifier-emas 0 0.999]
        [--classifier-weight-decays 0 0.001] [--seen-draws random cycle] [--classifier-seeds 0 1 2]
@@ -29,13 +30,16 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from zsl_app.atomic import atomic_path, write_text_atomic  # noqa: E402
 from zsl_app.classifier import INITS, train_classifier  # noqa: E402
 from zsl_app.data import load_benchmark, validation_split  # noqa: E402
-from zsl_app.experiment import (_gamma_reports, _new_head, classifier_config, classifier_set,  # noqa: E402
+from zsl_app.experiment import (GAMMAS, _gamma_reports, _new_head, classifier_config, classifier_set,  # noqa: E402
                                 prepare, resolve_config, seen_relabel)
 from zsl_app.heads.disentangled_vae import SEEN_DRAWS  # noqa: E402
 from zsl_app.paths import resolve_data_root  # noqa: E402
 from zsl_app.training import fit_head  # noqa: E402
 
 SNAPSHOT = 75  # the protocol's half-length snapshot
+# gammas of the --grid rows: the protocol's candidates, and a finer range (negatives included) on which
+# bench/classifier_transfer.py --calibration rate finds the gamma that carries a seen-to-unseen share over
+GRID_GAMMAS = np.union1d(GAMMAS, np.round(np.arange(-1.0, 3.001, 0.05), 2))
 
 
 def parse() -> argparse.Namespace:
@@ -174,17 +178,18 @@ def latent_statistics(head, data) -> str:
 
 
 def validate(head, data, clf, seed: int) -> tuple[str, list]:
-    """The best validation H over classifier epochs and gammas as text, and every (epoch, gamma, U, S, H)."""
+    """The best validation H over classifier epochs and the protocol's gammas as text, and every
+    (epoch, gamma, U, S, H, seen_to_unseen) on the finer GRID_GAMMAS."""
     torch.manual_seed(seed)  # the classifier's init: the same draw whatever was trained before
     generator = torch.Generator().manual_seed(seed)
     x, y = classifier_set(head, data, generator)
     found, rows = [], []
 
     def on_epoch(epoch, model):
-        reports = _gamma_reports(head, model, data, True)
-        gamma, report = max(reports, key=lambda r: r[1]["H"])
+        reports = _gamma_reports(head, model, data, True, GRID_GAMMAS)
+        gamma, report = max((r for r in reports if r[0] in GAMMAS), key=lambda r: r[1]["H"])  # as the protocol
         found.append((report["H"], epoch, gamma, report, dict(reports)[0.0]))
-        rows.extend((epoch, g, round(r["U"], 3), round(r["S"], 3), round(r["H"], 3)) for g, r in reports)
+        rows.extend((epoch, g, *(round(r[k], 3) for k in ("U", "S", "H", "seen_to_unseen"))) for g, r in reports)
 
     train_classifier(x, y, len(data.classes), clf, generator=generator, on_epoch=on_epoch)
     h, epoch, gamma, report, uncalibrated = max(found, key=lambda f: f[0])

@@ -1,11 +1,15 @@
-"""Validation selection over several folds: candidates ranked by their mean validation H."""
+"""Validation selection over several folds (candidates ranked by their mean validation H), and how its
+calibration carries over to the final model."""
 
 import numpy as np
 import pytest
 
-from zsl_app.classifier import ClassifierConfig
-from zsl_app.data import load_benchmark
-from zsl_app.experiment import Protocol, _fold_reports, resolve_config, select
+from zsl_app.classifier import ClassifierConfig, predict_logits
+from zsl_app.data import load_benchmark, proposed_split
+from zsl_app.experiment import (GAMMAS, Protocol, _fold_reports, _gamma_reports, prepare, resolve_config,
+                                seen_margins, select, train_and_evaluate)
+from zsl_app.heads import HEADS
+from zsl_app.metrics import calibrated_stacking
 
 TINY = {"iters": 40, "encoder_hidden": 16, "decoder_hidden": 16, "coupling_hidden": 16, "unseen_samples": 10}
 
@@ -46,3 +50,42 @@ def test_one_fold_chooses_its_own_best(bench):
 def test_empty_or_repeated_folds_are_rejected(folds):
     with pytest.raises(ValueError, match="validation folds must be distinct"):
         Protocol(folds=folds)
+
+
+@pytest.fixture
+def tiny_run(bench):
+    def run(calibration):
+        return train_and_evaluate(bench, "vae-cflow", TINY, classifier=ClassifierConfig(epochs=3),
+                                  protocol=Protocol(calibration=calibration), seed=0)
+    return run
+
+
+def test_seen_to_unseen_share_is_what_calibrated_stacking_sends_to_unseen(bench, tiny_run):
+    model = tiny_run("gamma").model
+    data = prepare(bench, proposed_split(bench), "cpu")
+    scores = predict_logits(model.classifier, model.head.embed(data.x_train)).numpy()
+    unseen = data.unseen_local.numpy()
+    for gamma, report in _gamma_reports(model.head, model.classifier, data, True):
+        pred = calibrated_stacking(scores, ~np.isin(np.arange(scores.shape[1]), unseen), gamma).argmax(1)
+        assert report["seen_to_unseen"] == pytest.approx(100 * np.isin(pred, unseen).mean())
+
+
+def test_rate_calibration_carries_validations_share_to_the_final_model(bench, tiny_run):
+    result = tiny_run("rate")
+    selection, model = result.selection, result.model
+    assert selection["calibration"] == "rate" and selection["validation_gamma"] in GAMMAS
+    data = prepare(bench, proposed_split(bench), "cpu")
+    share = 100 * np.mean(seen_margins(model.head, model.classifier, data) < selection["gamma"])
+    assert share == pytest.approx(selection["val"]["seen_to_unseen"], abs=100 / len(data.x_train) + 1e-9)
+    assert model.calibration == selection["gamma"]  # what predictions use
+
+
+def test_gamma_calibration_applies_validations_gamma_as_is(tiny_run):
+    selection = tiny_run("gamma").selection
+    assert selection["calibration"] == "gamma" and selection["gamma"] == selection["validation_gamma"]
+
+
+def test_calibration_defaults_to_the_heads_and_rejects_unknown_names():
+    assert HEADS.get("vae-cflow").calibration == "gamma" and HEADS.get("dvae").calibration == "rate"
+    with pytest.raises(ValueError, match="unknown calibration 'logit'"):
+        Protocol(calibration="logit")

@@ -119,10 +119,11 @@ def _logits(head, classifier, x: np.ndarray) -> np.ndarray:
         return predict_logits(classifier, emb).cpu().numpy()
 
 
-def _gamma_reports(head, classifier, data: Prepared, calibrate: bool) -> list[tuple[float, dict]]:
+def _gamma_reports(head, classifier, data: Prepared, calibrate: bool,
+                   gammas: np.ndarray = GAMMAS) -> list[tuple[float, dict]]:
     """(gamma, report) for every calibrated-stacking candidate (only 0 without calibration); each report
     also gives `seen_to_unseen`, the percentage of training images of seen classes sent to unseen ones."""
-    candidates = GAMMAS if calibrate else [0.0]
+    candidates = gammas if calibrate else [0.0]
     scores = [_logits(head, classifier, x) for x in (data.x_seen, data.x_unseen)]
     unseen = data.unseen_local.cpu().numpy()
     margins = seen_margins(head, classifier, data)
