@@ -99,3 +99,12 @@ def test_extract_cub_folder(trained, tmp_path):
     mat = scipy.io.loadmat(data / "CUB" / "effnetlite0.mat")
     assert mat["features"].shape == (1280, 2) and mat["labels"].ravel().tolist() == [1, 7]
     assert main(["--extract", "cub", "--images", str(tmp_path / "nowhere"), "--data-root", str(data)]) == 2
+
+
+def test_train_with_selection_carries_the_chosen_calibration(trained, tmp_path):
+    root, _ = trained
+    args = ["--train", "cub", "--data-root", str(root), "--out", str(tmp_path), "--calibration", "rate",
+            "--iters", "20", "--classifier-epochs", "2", "--device", "cpu"]
+    assert main(args) == 0
+    selection = json.loads((tmp_path / "cub-vae-cflow-effnetlite0-s0.json").read_text())["selection"]
+    assert selection["calibration"] == "rate" and "validation_gamma" in selection

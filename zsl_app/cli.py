@@ -15,7 +15,8 @@ from .data import DataError, load_benchmark
 from .data.cub_images import download_cub_images, find_cub_images
 from .data.download import DownloadError, download_xlsa17
 from .extract import extract_features, tqdm_progress
-from .experiment import Protocol, classifier_config, evaluate_model, resolve_config, train_and_evaluate
+from .experiment import (CALIBRATIONS, Protocol, classifier_config, evaluate_model, resolve_config,
+                         train_and_evaluate)
 from .heads import HEADS, head_names
 from .paths import WEIGHTS_DIR, resolve_data_root
 from .predictor import Predictor, default_checkpoint, user_class_names

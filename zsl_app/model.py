@@ -32,7 +32,7 @@ class ZSLModel:
 
     @property
     def calibration(self) -> float:
-        """Calibrated-stacking gamma chosen on validation (0 = none)."""
+        """Calibrated-stacking gamma: validation's, carried to this model by the protocol (0 = none)."""
         return float(self.meta.get("selection", {}).get("gamma", 0.0))
 
     @torch.no_grad()
