@@ -147,8 +147,7 @@ def train(args) -> int:
     overrides = head_overrides(args)
     config = resolve_config(args.method, overrides, bench.name)
     protocol = Protocol(folds=tuple(args.folds), calibrate=not args.no_calibrate, calibration=args.calibration,
-                        select=not args.no_select,
-                        fixed=tuple(overrides))
+                        select=not args.no_select, fixed=tuple(overrides))
     print(f"{bench.name}: {len(bench.class_names)} classes, {bench.features.shape[1]}-d {bench.features_name} "
           f"features; method {args.method}; seed {args.seed}")
     progress = TqdmProgress()

@@ -143,7 +143,7 @@ def seen_margins(head, classifier, data: Prepared) -> np.ndarray:
 def carried_gamma(selection: dict, head, classifier, data: Prepared, calibration: str) -> float:
     """The final model's gamma: validation's ("gamma"), or the one under which the final model sends the
     same share of its training images of seen classes to unseen classes as validation's did ("rate")."""
-    if calibration == "gamma" or selection["val"] is None:
+    if calibration == "gamma":
         return selection["gamma"]
     share = selection["val"]["seen_to_unseen"] / 100
     return float(np.quantile(seen_margins(head, classifier, data), share))
