@@ -111,7 +111,7 @@ def run_seed(args, seed: int) -> dict:
         save_model(result.model, Path(args.out) / name, half=args.half)
     return {"seed": seed, "seconds": result.seconds, "final_seconds": final_seconds,
             "selection": result.selection, "test": result.test,
-            "test_uncalibrated": result.model.meta["metrics"]["test_uncalibrated"]}
+            **{k: v for k, v in result.model.meta["metrics"].items() if k.startswith("test_")}}
 
 
 def peak_rss_gb() -> float:

@@ -6,8 +6,8 @@ import pytest
 
 from zsl_app.classifier import ClassifierConfig, predict_logits
 from zsl_app.data import load_benchmark, proposed_split
-from zsl_app.experiment import (GAMMAS, Protocol, _fold_reports, _gamma_reports, prepare, resolve_config,
-                                seen_margins, select, train_and_evaluate)
+from zsl_app.experiment import (GAMMAS, Protocol, _fold_reports, _gamma_reports, evaluate, prepare,
+                                resolve_config, seen_margins, select, train_and_evaluate)
 from zsl_app.heads import HEADS
 from zsl_app.metrics import calibrated_stacking
 
@@ -78,11 +78,15 @@ def test_rate_calibration_carries_validations_share_to_the_final_model(bench, ti
     share = 100 * np.mean(seen_margins(model.head, model.classifier, data) < selection["gamma"])
     assert share == pytest.approx(selection["val"]["seen_to_unseen"], abs=100 / len(data.x_train) + 1e-9)
     assert model.calibration == selection["gamma"]  # what predictions use
+    beside = evaluate(model.head, model.classifier, data, selection["validation_gamma"])
+    assert model.meta["metrics"]["test_validation_gamma"] == beside  # the gamma-as-is outcome, reported beside
 
 
 def test_gamma_calibration_applies_validations_gamma_as_is(tiny_run):
-    selection = tiny_run("gamma").selection
+    result = tiny_run("gamma")
+    selection = result.selection
     assert selection["calibration"] == "gamma" and selection["gamma"] == selection["validation_gamma"]
+    assert "test_validation_gamma" not in result.model.meta["metrics"]  # it would repeat "test"
 
 
 def test_calibration_defaults_to_the_heads_and_rejects_unknown_names():

@@ -238,6 +238,9 @@ def train_and_evaluate(bench: Benchmark, method: str = "vae-cflow", config=None,
     test = evaluate(model.head, model.classifier, data, selection["gamma"])
     uncalibrated = evaluate(model.head, model.classifier, data, 0.0)  # reported beside, never chosen on
     model.meta["metrics"] = {"val": selection["val"], "test": test, "test_uncalibrated": uncalibrated}
+    if selection.get("calibration") == "rate":  # the other calibration's outcome, also only reported beside
+        model.meta["metrics"]["test_validation_gamma"] = evaluate(model.head, model.classifier, data,
+                                                                  selection["validation_gamma"])
     model.meta["protocol"] = dataclasses.asdict(protocol)
     seconds = time.perf_counter() - started
     model.meta["train_seconds"] = round(seconds, 1)
