@@ -9,9 +9,10 @@ and the loss between them. --upward keeps only pairs from a head with fewer seen
 more on the same fold (grids of `--seen-share` below 1): the protocol's direction, 100 seen classes
 on validation, 150 on trainval. --calibration rate carries the gamma over as the protocol's "rate"
 calibration does: the target gets the gamma (on the grid's finer gammas) whose share of training seen images
-sent to unseen classes is closest to the source's at its choice.
+sent to unseen classes is closest to the source's at its choice. --gammas grid lets the source choose
+among all the grid's gammas (-1 to 3 by 0.05 and the protocol's) instead of the protocol's (0 to 8 by 0.25).
 Usage: python bench/classifier_transfer.py GRID.json GRID.json [...] [--max-epoch 30] [--upward]
-       [--window 2] [--calibration rate]"""
+       [--window 2] [--calibration rate] [--gammas grid]"""
 
 import argparse
 import json
@@ -36,6 +37,8 @@ def parse() -> argparse.Namespace:
     p.add_argument("--upward", action="store_true", help="only pairs from fewer to more seen classes, same fold")
     p.add_argument("--calibration", choices=CALIBRATIONS, default="gamma",
                    help="carry the chosen gamma as is, or as its share of training seen images sent to unseen classes")
+    p.add_argument("--gammas", choices=("protocol", "grid"), default="protocol",
+                   help="the gammas a choice is made among: the protocol's, or every gamma in the grids")
     return p.parse_args()
 
 
@@ -58,15 +61,15 @@ def pairs(heads, upward: bool) -> list[tuple]:
     return [(a, b) for a, b in permutations(heads, 2) if not upward or (a[0] == b[0] and a[2] < b[2])]
 
 
-def transfer(source: dict, target: dict, window: int, calibration: str) -> tuple[tuple, float, float]:
-    """The source's choice among the protocol's gammas (best H averaged over classifier epochs within
+def transfer(source: dict, target: dict, window: int, calibration: str, offered) -> tuple[tuple, float, float]:
+    """The source's choice among the `offered` gammas (best H averaged over classifier epochs within
     +-window, same gamma), the gamma the target gets and the H it gives there."""
     def smoothed(key):
         epoch, gamma = key
         near = [source[(e, gamma)][2] for e in range(epoch - window, epoch + window + 1) if (e, gamma) in source]
         return np.mean(near)
 
-    choice = max((key for key in source if key[1] in GAMMAS), key=smoothed)
+    choice = max((key for key in source if offered(key[1])), key=smoothed)
     epoch, gamma = choice
     if calibration == "rate":
         share = source[choice][3]
@@ -82,13 +85,14 @@ def main() -> None:
     if not pairs(heads, args.upward):
         raise SystemExit("no pair of heads to compare (--upward needs a smaller and a larger head on one fold)")
     variants = sorted(set.intersection(*(set(v) for v in heads.values())))
+    offered = (lambda gamma: gamma in GAMMAS) if args.gammas == "protocol" else (lambda gamma: True)
     for variant in variants:
         grids = {head: v[variant] for head, v in heads.items()}
-        own = {head: max(r[2] for (e, gamma), r in g.items() if gamma in GAMMAS) for head, g in grids.items()}
+        own = {head: max(r[2] for (e, gamma), r in g.items() if offered(gamma)) for head, g in grids.items()}
         lines, moved = [], []
         chosen = pairs(grids, args.upward)
         for a, b in chosen:
-            (epoch, gamma), carried, h = transfer(grids[a], grids[b], args.window, args.calibration)
+            (epoch, gamma), carried, h = transfer(grids[a], grids[b], args.window, args.calibration, offered)
             moved.append(h)
             lines.append(f"  {name(a)} -> {name(b)}: epoch {epoch}, gamma {gamma}"
                          + (f" -> {carried:g}" if args.calibration == "rate" else "")
