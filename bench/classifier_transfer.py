@@ -11,7 +11,9 @@ on validation, 150 on trainval. --calibration rate carries the gamma over as the
 calibration does: the target gets the gamma (on the grid's finer gammas) whose share of training seen images
 sent to unseen classes is closest to the source's at its choice. --gammas grid lets the source choose
 among all the grid's gammas (-1 to 3 by 0.05 and the protocol's) instead of the protocol's (0 to 8 by 0.25).
-Usage: python bench/classifier_transfer.py GRID.json GRID.json [...] [--max-epoch 30] [--upward]
+--pool chooses for each head on the mean of all the other heads' grids (as selection over several folds
+does) instead of on one other head.
+Usage: python bench/classifier_transfer.py GRID.json GRID.json [...] [--max-epoch 30] [--upward | --pool]
        [--window 2] [--calibration rate] [--gammas grid]"""
 
 import argparse
@@ -35,6 +37,7 @@ def parse() -> argparse.Namespace:
                    help="choose on validation H averaged over classifier epochs within +-window "
                         "(0: the protocol's argmax)")
     p.add_argument("--upward", action="store_true", help="only pairs from fewer to more seen classes, same fold")
+    p.add_argument("--pool", action="store_true", help="choose on the mean of all the other heads' grids")
     p.add_argument("--calibration", choices=CALIBRATIONS, default="gamma",
                    help="carry the chosen gamma as is, or as its share of training seen images sent to unseen classes")
     p.add_argument("--gammas", choices=("protocol", "grid"), default="protocol",
@@ -57,8 +60,18 @@ def name(head: tuple) -> str:
     return "fold {} seed {} ({} seen)".format(*head)
 
 
-def pairs(heads, upward: bool) -> list[tuple]:
-    return [(a, b) for a, b in permutations(heads, 2) if not upward or (a[0] == b[0] and a[2] < b[2])]
+def pairs(heads, upward: bool, pool: bool) -> list[tuple]:
+    """(sources, target) pairs of heads: every other head pooled, or one head each."""
+    if pool:
+        return [(tuple(a for a in heads if a != b), b) for b in heads]
+    return [((a,), b) for a, b in permutations(heads, 2) if not upward or (a[0] == b[0] and a[2] < b[2])]
+
+
+def pooled(grids: list[dict]) -> dict:
+    """The grids' rows averaged (a one-grid list: that grid), as selection averages reports over folds."""
+    keys = set.intersection(*(set(g) for g in grids))
+    return {key: tuple(None if grids[0][key][i] is None else float(np.mean([g[key][i] for g in grids]))
+                       for i in range(4)) for key in keys}
 
 
 def transfer(source: dict, target: dict, window: int, calibration: str, offered) -> tuple[tuple, float, float]:
@@ -82,7 +95,7 @@ def transfer(source: dict, target: dict, window: int, calibration: str, offered)
 def main() -> None:
     args = parse()
     heads = dict(load(path, args.max_epoch) for path in args.grids)
-    if not pairs(heads, args.upward):
+    if not pairs(heads, args.upward, args.pool):
         raise SystemExit("no pair of heads to compare (--upward needs a smaller and a larger head on one fold)")
     variants = sorted(set.intersection(*(set(v) for v in heads.values())))
     offered = (lambda gamma: gamma in GAMMAS) if args.gammas == "protocol" else (lambda gamma: True)
@@ -90,11 +103,12 @@ def main() -> None:
         grids = {head: v[variant] for head, v in heads.items()}
         own = {head: max(r[2] for (e, gamma), r in g.items() if offered(gamma)) for head, g in grids.items()}
         lines, moved = [], []
-        chosen = pairs(grids, args.upward)
+        chosen = pairs(grids, args.upward, args.pool)
         for a, b in chosen:
-            (epoch, gamma), carried, h = transfer(grids[a], grids[b], args.window, args.calibration, offered)
+            (epoch, gamma), carried, h = transfer(pooled([grids[s] for s in a]), grids[b], args.window,
+                                                  args.calibration, offered)
             moved.append(h)
-            lines.append(f"  {name(a)} -> {name(b)}: epoch {epoch}, gamma {gamma}"
+            lines.append(f"  {' + '.join(map(name, a))} -> {name(b)}: epoch {epoch}, gamma {gamma}"
                          + (f" -> {carried:g}" if args.calibration == "rate" else "")
                          + f": H {h:.1f} (own best {own[b]:.1f})")
         mean_own = np.mean([own[b] for _, b in chosen])
