@@ -101,7 +101,7 @@ def run_seed(args, seed: int) -> dict:
     result = train_and_evaluate(bench, args.method, overrides(args.set), seed=seed, callback=timer,
                                 classifier=classifier_config(args.method, **overrides(args.classifier)),
                                 protocol=Protocol(folds=tuple(args.folds), calibrate=not args.no_calibrate,
-                                                  calibration=args.calibration))
+                                                  calibration=args.calibration, fixed=tuple(overrides(args.set))))
     final_seconds = time.perf_counter() - timer.started
     print(f"seed {seed}: " + " ".join(f"{k} {result.test[k]:.1f}" for k in KEYS)
           + f"  ({result.seconds / 60:.1f} min, final fit + test {final_seconds / 60:.1f} min;"
