@@ -179,13 +179,3 @@ def test_classifier_settings_follow_the_head_then_the_caller():
     assert classifier_config("dvae").batch_size == 32  # CADA-VAE's latent classifier
     assert classifier_config("vae-cflow").batch_size == 256
     assert classifier_config("dvae", epochs=7, batch_size=64) == classifier_config("vae-cflow", epochs=7, batch_size=64)
-
-
-def test_validation_tries_more_seen_and_fewer_unseen_samples_unless_the_user_set_them():
-    from zsl_app.experiment import _grid
-
-    head = create_head("dvae", {**TINY, "seen_samples": 200, "unseen_samples": 400}, **DIMS)
-    counts = {(g["seen_samples"], g["unseen_samples"]) for g in _grid(head, ())}
-    assert counts == {(200, 200), (200, 400), (400, 200), (400, 400)}  # the paper's 200 / 400 among them
-    assert _grid(head, ("unseen_samples",)) == [{"seen_samples": 200}, {"seen_samples": 400}]
-    assert _grid(head, ("seen_samples", "unseen_samples")) == [{}]
