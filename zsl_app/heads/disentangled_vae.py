@@ -40,7 +40,8 @@ class DisentangledVAEConfig:
     beta: float = 8.13 / 2.37 / 2  # LDD weight inside LMA (paper: not given; CADA-VAE's distance factor 8.13 = lam *
     #                                 3.43). CUB validation H (epoch 150, seed 0), folds 1 / 2 / 3: 58.4 / 58.2 / 55.9
     #                                 at 1.715 against 57.5 / 57.5 / 54.7 at 3.43 (first, at classifier lr 1e-2 on
-    #                                 fold 1: 58.4 / 58.3 / 55.8 at 1.715 / 3.43 / 6.86): half CADA-VAE's distance
+    #                                 fold 1: 58.4 / 58.3 / 55.8 at 1.715 / 3.43 / 6.86): half CADA-VAE's distance;
+    #                                 a quarter (0.858) ties, 58.4 / 58.4 / 55.5, so 1.715 is not a grid edge
     kl_weight: float = 0.25  # KL weight after warm-up (CADA-VAE 0.25). CUB validation H (fold 1, seed 0, epoch 150):
     #                          57.3 / 57.5 / 57.5 at 0.125 / 0.25 / 0.5 (folds 2, 3: 57.5 / 54.7 at 0.25, 57.5 / 55.0
     #                          at 0.5): a tie, CADA-VAE's stays
