@@ -36,7 +36,7 @@ class DisentangledVAEConfig:
     lam: float = 2.37  # lambda, LMA weight after warm-up (paper: not given; CADA-VAE cross-rec. factor 2.37).
     #                    Validation H 57.5 / 57.1 / 54.7 at 1.185 / 2.37 / 4.74 (classifier lr 1e-3), 58.5 / 58.3
     #                    (58.5 on a second classifier init) at 1.185 / 2.37 (lr 1e-2): a tie, CADA-VAE's stays;
-    #                    1.185's protocol run (lr 1e-3) reached test H 55.0 +- 1.6 (README): not adopted
+    #                    1.185's protocol run (lr 1e-3) reached test H 55.0 +- 1.6 (bench/dvae-study.md): not adopted
     beta: float = 8.13 / 2.37 / 2  # LDD weight inside LMA (paper: not given; CADA-VAE's distance factor 8.13 = lam *
     #                                 3.43). CUB validation H (epoch 150, seed 0), folds 1 / 2 / 3: 58.4 / 58.2 / 55.9
     #                                 at 1.715 against 57.5 / 57.5 / 54.7 at 3.43 (first, at classifier lr 1e-2 on
@@ -60,11 +60,12 @@ class DisentangledVAEConfig:
     #                           (CADA-VAE's code), or "random" with replacement. CUB validation H (fold 1, seed 0,
     #                           `bench/dvae_validate.py --seen-draws random cycle`): 57.5 cycle vs 57.1 random at
     #                           epoch 150 (ahead at every classifier epoch from 14 on), 56.2 vs 55.9 at epoch 75.
-    #                           Its protocol run then scored test H 55.7 +- 1.2 (random: 56.7 +- 0.8; README)
+    #                           Its protocol run then scored test H 55.7 +- 1.2 (random: 56.7 +- 0.8;
+    #                           bench/dvae-study.md)
     unseen_samples: int = 400  # classifier samples per unseen class, from Es (paper CUB 400, AWA1 460,
     #                            AWA2 480, SUN 410). Other counts won CUB validation by 1.5-2.2 H but lost 2.7
     #                            (half the unseen) and 6.7 (twice the seen, half the unseen) test H when chosen
-    #                            by the protocol (README): the paper's counts stay
+    #                            by the protocol (bench/dvae-study.md): the paper's counts stay
 
     def __post_init__(self):
         if self.ablation not in ABLATIONS:
@@ -143,12 +144,12 @@ class DisentangledVAE(Head):
     length_field = "epochs"
     # CADA-VAE's batch 32 (at 256 the small shared-noise latents need > 30 epochs) and lr 1e-3. Validation
     # preferred lr 1e-2 (H 58.3 vs 57.1), but its seen-biased classifier's calibration did not carry over
-    # to the trainval model: full test H 46.5 (README, "classifier learning rate"), so 1e-3 stays
+    # to the trainval model: full test H 46.5 (bench/dvae-study.md), so 1e-3 stays
     classifier_defaults = {"batch_size": 32}
     # Validation's gamma carried as a share of training seen images sent to unseen classes: on CUB validation
     # (folds 1-3, seed 0) a choice made with 67 seen classes and applied to 100 kept 56.2 H of the 56.6
     # reachable, against 56.0 as a logit offset; across folds 56.1 either way. Test H (seeds 0-2) then moved
-    # +0.3 with three-fold selection and -0.7 with fold 1: within the seed spread (README, "Calibration")
+    # +0.3 with three-fold selection and -0.7 with fold 1: within the seed spread (bench/dvae-study.md)
     calibration = "rate"
     dataset_defaults = {"CUB": {"alpha": 10.0, "unseen_samples": 400},
                         "AWA1": {"alpha": 14.0, "unseen_samples": 460},
