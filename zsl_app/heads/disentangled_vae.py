@@ -37,6 +37,7 @@ class DisentangledVAEConfig:
     #                    Validation H 57.5 / 57.1 / 54.7 at 1.185 / 2.37 / 4.74 (classifier lr 1e-3), 58.5 / 58.3
     #                    (58.5 on a second classifier init) at 1.185 / 2.37 (lr 1e-2): a tie, CADA-VAE's stays;
     #                    1.185's protocol run (lr 1e-3) reached test H 55.0 +- 1.6 (bench/dvae-study.md): not adopted
+    #                    At beta 1.715, folds 1 / 2 / 3: 58.2 / 58.1 / 55.3 at 1.185 against 58.4 / 58.2 / 55.9
     beta: float = 8.13 / 2.37 / 2  # LDD weight inside LMA (paper: not given; CADA-VAE's distance factor 8.13 = lam *
     #                                 3.43). CUB validation H (epoch 150, seed 0), folds 1 / 2 / 3: 58.4 / 58.2 / 55.9
     #                                 at 1.715 against 57.5 / 57.5 / 54.7 at 3.43 (first, at classifier lr 1e-2 on
