@@ -2,7 +2,7 @@
 
 import sys
 
-from zsl_app.cli import main
+from zsl_app.app.cli import main
 
 if __name__ == "__main__":
     sys.exit(main())

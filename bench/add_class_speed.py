@@ -17,7 +17,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 os.environ["ZSL_USER_DIR"] = tempfile.mkdtemp(prefix="zsl-bench-")  # never touch the user's classes
-from zsl_app.predictor import Predictor  # noqa: E402
+from zsl_app.app.predictor import Predictor  # noqa: E402
 
 
 def parse() -> argparse.Namespace:

@@ -23,12 +23,12 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from zsl_app.atomic import write_text_atomic  # noqa: E402
-from zsl_app.data import MinMaxScaler, load_benchmark, proposed_split  # noqa: E402
-from zsl_app.classifier import train_classifier  # noqa: E402
-from zsl_app.experiment import (classifier_config, classifier_set, evaluate, fit_final, prepare,  # noqa: E402
+from zsl_app.storage.atomic import write_text_atomic  # noqa: E402
+from zsl_app.storage.data import MinMaxScaler, load_benchmark, proposed_split  # noqa: E402
+from zsl_app.core.classifier import train_classifier  # noqa: E402
+from zsl_app.protocol.run import (classifier_config, classifier_set, evaluate, fit_final, prepare,  # noqa: E402
                                 resolve_config)
-from zsl_app.paths import resolve_data_root  # noqa: E402
+from zsl_app.storage.paths import resolve_data_root  # noqa: E402
 
 CADA_SCHEDULE = {"ablation": "base", "epochs": 100,  # CADA-VAE's single_experiment.py for CUB
                  "seen_draw": "random"}  # the "as trained" model keeps our draw; the variants below set theirs

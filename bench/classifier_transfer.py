@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from zsl_app.experiment import CALIBRATIONS, GAMMAS  # noqa: E402
+from zsl_app.protocol.run import CALIBRATIONS, GAMMAS  # noqa: E402
 
 
 def parse() -> argparse.Namespace:

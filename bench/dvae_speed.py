@@ -13,13 +13,13 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from zsl_app.classifier import train_classifier  # noqa: E402
-from zsl_app.data import load_benchmark, proposed_split  # noqa: E402
-from zsl_app.experiment import (classifier_config, classifier_set, evaluate, prepare,  # noqa: E402
+from zsl_app.core.classifier import train_classifier  # noqa: E402
+from zsl_app.storage.data import load_benchmark, proposed_split  # noqa: E402
+from zsl_app.protocol.run import (classifier_config, classifier_set, evaluate, prepare,  # noqa: E402
                                 resolve_config, seen_relabel)
-from zsl_app.heads import create_head  # noqa: E402
-from zsl_app.paths import resolve_data_root  # noqa: E402
-from zsl_app.training import epoch_batches, train_loop  # noqa: E402
+from zsl_app.core.heads import create_head  # noqa: E402
+from zsl_app.storage.paths import resolve_data_root  # noqa: E402
+from zsl_app.core.training import epoch_batches, train_loop  # noqa: E402
 
 
 def main() -> None:

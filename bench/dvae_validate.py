@@ -27,14 +27,14 @@ import torch
 from safetensors.torch import load_file, save_file
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from zsl_app.atomic import atomic_path, write_text_atomic  # noqa: E402
-from zsl_app.classifier import INITS, train_classifier  # noqa: E402
-from zsl_app.data import load_benchmark, validation_split  # noqa: E402
-from zsl_app.experiment import (GAMMAS, _gamma_reports, _new_head, classifier_config, classifier_set,  # noqa: E402
+from zsl_app.storage.atomic import atomic_path, write_text_atomic  # noqa: E402
+from zsl_app.core.classifier import INITS, train_classifier  # noqa: E402
+from zsl_app.storage.data import load_benchmark, validation_split  # noqa: E402
+from zsl_app.protocol.run import (GAMMAS, _gamma_reports, _new_head, classifier_config, classifier_set,  # noqa: E402
                                 prepare, resolve_config, seen_relabel)
-from zsl_app.heads.disentangled_vae import SEEN_DRAWS  # noqa: E402
-from zsl_app.paths import resolve_data_root  # noqa: E402
-from zsl_app.training import fit_head  # noqa: E402
+from zsl_app.core.heads.disentangled_vae import SEEN_DRAWS  # noqa: E402
+from zsl_app.storage.paths import resolve_data_root  # noqa: E402
+from zsl_app.core.training import fit_head  # noqa: E402
 
 SNAPSHOT = 75  # the protocol's half-length snapshot
 # gammas of the --grid rows: the protocol's candidates, and a finer range (negatives included) on which

@@ -15,9 +15,9 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from zsl_app.backbones import create_backbone  # noqa: E402
-from zsl_app.extract import embed_files  # noqa: E402
-from zsl_app.images import open_image  # noqa: E402
+from zsl_app.core.backbones import create_backbone  # noqa: E402
+from zsl_app.storage.extract import embed_files  # noqa: E402
+from zsl_app.storage.images import open_image  # noqa: E402
 
 SHARED = Path(os.environ.get("ZSL_SHARED_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))
 

@@ -17,12 +17,12 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from zsl_app.atomic import write_text_atomic  # noqa: E402
-from zsl_app.checkpoint import run_name, save_model  # noqa: E402
-from zsl_app.data import load_benchmark  # noqa: E402
-from zsl_app.experiment import CALIBRATIONS, Protocol, classifier_config, train_and_evaluate  # noqa: E402
-from zsl_app.heads import head_names  # noqa: E402
-from zsl_app.paths import resolve_data_root  # noqa: E402
+from zsl_app.storage.atomic import write_text_atomic  # noqa: E402
+from zsl_app.storage.checkpoint import run_name, save_model  # noqa: E402
+from zsl_app.storage.data import load_benchmark  # noqa: E402
+from zsl_app.protocol.run import CALIBRATIONS, Protocol, classifier_config, train_and_evaluate  # noqa: E402
+from zsl_app.core.heads import head_names  # noqa: E402
+from zsl_app.storage.paths import resolve_data_root  # noqa: E402
 
 DEFAULT_ROOT = Path(__file__).resolve().parents[2] / "shared" / "data" / "xlsa17"
 KEYS = ("U", "S", "H", "ZSL")

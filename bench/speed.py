@@ -12,7 +12,7 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from zsl_app.heads import create_head, head_names  # noqa: E402
+from zsl_app.core.heads import create_head, head_names  # noqa: E402
 
 
 def main() -> None:

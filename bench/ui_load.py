@@ -31,8 +31,8 @@ def main() -> int:
     os.environ["ZSL_USER_DIR"] = tempfile.mkdtemp(prefix="zsl-load-")  # no user classes of anyone else
 
     from gradio_client import Client, handle_file
-    from zsl_app.predictor import Predictor
-    from zsl_app.ui import build_app, launch
+    from zsl_app.app.predictor import Predictor
+    from zsl_app.app.ui.layout import build_app, launch
 
     photos = sorted(Path(args.photos).glob("*.jpg"))
     predictor = Predictor.load(args.model)

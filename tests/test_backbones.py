@@ -12,9 +12,9 @@ import scipy.io
 import torch
 from PIL import Image
 
-from zsl_app.backbones import BACKBONES, RANDOM, BackboneError, backbone_names, create_backbone
-from zsl_app.backbones import resnet
-from zsl_app.backbones.base import optimise_for_inference
+from zsl_app.core.backbones import BACKBONES, RANDOM, BackboneError, backbone_names, create_backbone
+from zsl_app.core.backbones import resnet
+from zsl_app.core.backbones.base import optimise_for_inference
 
 SHARED = Path(os.environ.get("ZSL_SHARED_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))
 SAMPLES = SHARED / "samples" / "cub"

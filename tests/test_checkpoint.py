@@ -4,9 +4,9 @@ import numpy as np
 import pytest
 import torch
 
-from zsl_app.checkpoint import CheckpointError, load_model, paths, read_metadata, save_model
-from zsl_app.data import load_benchmark
-from zsl_app.experiment import Protocol, evaluate_model, train_and_evaluate
+from zsl_app.storage.checkpoint import CheckpointError, load_model, paths, read_metadata, save_model
+from zsl_app.storage.data import load_benchmark
+from zsl_app.protocol.run import Protocol, evaluate_model, train_and_evaluate
 
 
 @pytest.fixture(scope="module")
@@ -79,7 +79,7 @@ def test_atomic_save_leaves_old_file_on_failure(tiny_model, tmp_path, monkeypatc
 
     def boom(*args, **kwargs):
         raise RuntimeError("disk full")
-    monkeypatch.setattr("zsl_app.checkpoint.save_file", boom)
+    monkeypatch.setattr("zsl_app.storage.checkpoint.save_file", boom)
     with pytest.raises(RuntimeError):
         save_model(tiny_model[1].model, tmp_path / "m")
     assert (tmp_path / "m.safetensors").read_bytes() == before

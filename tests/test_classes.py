@@ -5,9 +5,9 @@ import json
 import numpy as np
 import pytest
 
-from zsl_app.classes import (ClassError, ClassRegistry, HumanScale, human_scale_meta, name_key,
+from zsl_app.app.classes import (ClassError, ClassRegistry, HumanScale, human_scale_meta, name_key,
                              read_attribute_file)
-from zsl_app.data.attribute_names import attribute_names, readable
+from zsl_app.storage.data.attribute_names import attribute_names, readable
 
 NAMES = ["bill shape: curved (up or down)", "wing color: blue", "size: small (5 - 9 in)"]
 SCALE = HumanScale(low=0.0, high=100.0, typical_norm=50.0)

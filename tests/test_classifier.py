@@ -5,7 +5,7 @@ import math
 import pytest
 import torch
 
-from zsl_app.classifier import ClassifierConfig, predict_logits, train_classifier
+from zsl_app.core.classifier import ClassifierConfig, predict_logits, train_classifier
 
 
 def blobs(n_classes=4, per_class=50, dim=8, seed=0):

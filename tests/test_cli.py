@@ -11,8 +11,8 @@ from PIL import Image
 from safetensors import safe_open
 
 from conftest import write_tiny_xlsa17
-from zsl_app.backbones import RANDOM, create_backbone
-from zsl_app.cli import main
+from zsl_app.core.backbones import RANDOM, create_backbone
+from zsl_app.app.cli import main
 
 TRAIN = ["--no-select", "--iters", "20", "--classifier-epochs", "2", "--device", "cpu"]
 

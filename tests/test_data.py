@@ -3,7 +3,7 @@ import pytest
 import scipy.io
 
 from conftest import require_real_cub
-from zsl_app.data import DataError, MinMaxScaler, available_datasets, load_benchmark, proposed_split, validation_split
+from zsl_app.storage.data import DataError, MinMaxScaler, available_datasets, load_benchmark, proposed_split, validation_split
 
 
 def test_tiny_fixture_loads(tiny_root):

@@ -6,8 +6,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from zsl_app.heads import create_head, disentangled_vae
-from zsl_app.heads.disentangled_vae import recombine, warmup
+from zsl_app.core.heads import create_head, disentangled_vae
+from zsl_app.core.heads.disentangled_vae import recombine, warmup
 
 DIMS = {"feature_dim": 12, "attribute_dim": 7, "n_classes": 5}
 TINY = {"latent": 4, "visual_encoder_hidden": 16, "visual_decoder_hidden": 16,
@@ -159,8 +159,8 @@ def test_state_dict_round_trip_gives_identical_embeddings():
 @pytest.mark.skipif(not (DATA_ROOT / "CUB" / "effnetlite2.mat").is_file(),
                     reason=f"CUB effnetlite2 features not found under {DATA_ROOT} (set ZSL_DATA_ROOT)")
 def test_short_cub_training_beats_chance_by_a_wide_margin():
-    from zsl_app.data import load_benchmark
-    from zsl_app.experiment import Protocol, classifier_config, train_and_evaluate
+    from zsl_app.storage.data import load_benchmark
+    from zsl_app.protocol.run import Protocol, classifier_config, train_and_evaluate
 
     torch.set_num_threads(1)
     bench = load_benchmark(DATA_ROOT, "CUB", "effnetlite2")
@@ -174,7 +174,7 @@ def test_short_cub_training_beats_chance_by_a_wide_margin():
 
 
 def test_classifier_settings_follow_the_head_then_the_caller():
-    from zsl_app.experiment import classifier_config
+    from zsl_app.protocol.run import classifier_config
 
     assert classifier_config("dvae").batch_size == 32  # CADA-VAE's latent classifier
     assert classifier_config("vae-cflow").batch_size == 256

@@ -14,11 +14,11 @@ import numpy as np
 import pytest
 import scipy.io
 
-from zsl_app.data import download
-from zsl_app.data.cub_images import DownloadError, download_cub_images, find_cub_images
-from zsl_app.data.xlsa17 import DataError
-from zsl_app.extract import extract_features, tqdm_progress
-from zsl_app.images import ImageError
+from zsl_app.storage.data import download
+from zsl_app.storage.data.cub_images import DownloadError, download_cub_images, find_cub_images
+from zsl_app.storage.data.xlsa17 import DataError
+from zsl_app.storage.extract import extract_features, tqdm_progress
+from zsl_app.storage.images import ImageError
 
 SHARED = Path(os.environ.get("ZSL_SHARED_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))
 SAMPLES = SHARED / "samples" / "cub"

@@ -1,6 +1,6 @@
 import torch
 
-from zsl_app.heads.flow import Flow
+from zsl_app.core.heads.flow import Flow
 
 
 def _trained_like_flow(dim=8, seed=0):

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from zsl_app.images import ImageError, load_image
+from zsl_app.storage.images import ImageError, load_image
 
 
 def encode(image: Image.Image, fmt: str = "PNG", **params) -> bytes:

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from zsl_app.metrics import calibrated_stacking, gzsl_report, harmonic_mean, mean_class_accuracy, per_class_accuracy
+from zsl_app.core.metrics import calibrated_stacking, gzsl_report, harmonic_mean, mean_class_accuracy, per_class_accuracy
 
 
 def test_per_class_accuracy_hand_computed():

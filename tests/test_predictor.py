@@ -11,12 +11,12 @@ import pytest
 import torch
 
 from conftest import SHARED, require_real_cub, write_tiny_xlsa17
-from zsl_app.checkpoint import CheckpointError, save_model
-from zsl_app.classes import ClassError, human_scale_meta
-from zsl_app.classifier import SoftmaxClassifier
-from zsl_app.data import load_benchmark
-from zsl_app.experiment import Protocol, train_and_evaluate
-from zsl_app.predictor import Predictor, default_checkpoint
+from zsl_app.storage.checkpoint import CheckpointError, save_model
+from zsl_app.app.classes import ClassError, human_scale_meta
+from zsl_app.core.classifier import SoftmaxClassifier
+from zsl_app.storage.data import load_benchmark
+from zsl_app.protocol.run import Protocol, train_and_evaluate
+from zsl_app.app.predictor import Predictor, default_checkpoint
 
 TINY_HEAD = {"iters": 150, "unseen_samples": 60, "encoder_hidden": 32, "decoder_hidden": 16, "coupling_hidden": 16}
 
@@ -37,7 +37,7 @@ def tiny(tmp_path_factory):
 
 
 def tiny_predictor(stem) -> Predictor:
-    from zsl_app.checkpoint import load_model
+    from zsl_app.storage.checkpoint import load_model
     return Predictor(load_model(stem), None, model_id=stem.name)
 
 

@@ -4,12 +4,12 @@ calibration carries over to the final model."""
 import numpy as np
 import pytest
 
-from zsl_app.classifier import ClassifierConfig, predict_logits
-from zsl_app.data import load_benchmark, proposed_split
-from zsl_app.experiment import (GAMMAS, Protocol, _fold_reports, _gamma_reports, evaluate, prepare,
+from zsl_app.core.classifier import ClassifierConfig, predict_logits
+from zsl_app.storage.data import load_benchmark, proposed_split
+from zsl_app.protocol.run import (GAMMAS, Protocol, _fold_reports, _gamma_reports, evaluate, prepare,
                                 resolve_config, seen_margins, select, train_and_evaluate)
-from zsl_app.heads import HEADS
-from zsl_app.metrics import calibrated_stacking
+from zsl_app.core.heads import HEADS
+from zsl_app.core.metrics import calibrated_stacking
 
 TINY = {"iters": 40, "encoder_hidden": 16, "decoder_hidden": 16, "coupling_hidden": 16, "unseen_samples": 10}
 

@@ -6,7 +6,7 @@ import pytest
 from gradio_client import Client, handle_file
 from ui_app import closest_unseen, probability, running_app, sample_photos
 
-from zsl_app.ui_handlers import ZEROS
+from zsl_app.app.ui.handlers import ZEROS
 
 
 @pytest.fixture(scope="module")
@@ -144,9 +144,9 @@ def wait_for_output(job, timeout: float = 60) -> None:
 
 def test_training_job_runs_one_at_a_time_and_cancels(tiny_root, tmp_path):
     """The job behind /train, on the generated fixture: no real data needed."""
-    from zsl_app.data import load_benchmark
-    from zsl_app.training import Cancelled
-    from zsl_app.ui_training import Busy, TrainingJob, TrainRequest, metrics_rows
+    from zsl_app.storage.data import load_benchmark
+    from zsl_app.core.training import Cancelled
+    from zsl_app.app.ui.training import Busy, TrainingJob, TrainRequest, metrics_rows
 
     bench = load_benchmark(tiny_root, "CUB", "tinyfeat")
     job = TrainingJob(tmp_path / "runs")

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from ui_app import closest_unseen, running_app, sample_photos
 
-from zsl_app.ui_evaluate import short_name
+from zsl_app.app.ui.evaluate import short_name
 
 CHROMIUM = Path("/usr/bin/chromium")  # Debian's package; `playwright install` cannot download here
 ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",

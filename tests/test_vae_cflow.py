@@ -2,9 +2,9 @@ import numpy as np
 import torch
 
 from conftest import require_real_cub
-from zsl_app.data import load_benchmark
-from zsl_app.experiment import Protocol, train_and_evaluate
-from zsl_app.heads import create_head, head_names
+from zsl_app.storage.data import load_benchmark
+from zsl_app.protocol.run import Protocol, train_and_evaluate
+from zsl_app.core.heads import create_head, head_names
 
 
 def tiny(name):

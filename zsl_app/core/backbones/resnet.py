@@ -8,7 +8,8 @@ import torch
 import torchvision
 from torch import nn
 
-from ..paths import WEIGHTS_DIR
+from zsl_app.storage.paths import WEIGHTS_DIR
+
 from .base import BACKBONES, Backbone, BackboneError, ResizeCrop
 
 WEIGHTS = torchvision.models.ResNet101_Weights.IMAGENET1K_V2

@@ -5,7 +5,7 @@ from pathlib import Path
 
 DATA_ROOT_ENV = "ZSL_DATA_ROOT"
 USER_DIR_ENV = "ZSL_USER_DIR"
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
 WEIGHTS_DIR = PROJECT_ROOT / "weights"
 
 

@@ -9,11 +9,11 @@ from pathlib import Path  # noqa: E402
 
 import gradio as gr  # noqa: E402
 
-from .heads import HEADS, head_names  # noqa: E402
-from .paths import PROJECT_ROOT, WEIGHTS_DIR, resolve_data_root  # noqa: E402
-from .predictor import Predictor  # noqa: E402
-from .ui_handlers import (METRIC_HEADERS, ZEROS, AppState, loss_frame, strength_rows,  # noqa: E402
-                          train_request)
+from zsl_app.app.predictor import Predictor  # noqa: E402
+from zsl_app.core.heads import HEADS, head_names  # noqa: E402
+from zsl_app.storage.paths import PROJECT_ROOT, WEIGHTS_DIR, resolve_data_root  # noqa: E402
+
+from .handlers import METRIC_HEADERS, ZEROS, AppState, loss_frame, strength_rows, train_request  # noqa: E402
 
 EXAMPLES_DIR = PROJECT_ROOT / "assets" / "examples"
 PHOTO_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".gif")

@@ -6,7 +6,7 @@ from typing import Any, ClassVar
 import torch
 from torch import nn
 
-from ..registry import Registry
+from zsl_app.core.registry import Registry
 
 HEADS = Registry("head")
 

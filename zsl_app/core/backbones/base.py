@@ -10,7 +10,7 @@ from PIL import Image
 from torch import nn
 from torch.nn.utils.fusion import fuse_conv_bn_eval
 
-from ..registry import Registry
+from zsl_app.core.registry import Registry
 
 BACKBONES = Registry("backbone")
 RANDOM = "random"  # `weights=RANDOM`: untrained network, for tests only

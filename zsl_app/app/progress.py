@@ -2,7 +2,7 @@
 
 from tqdm import tqdm
 
-from .training import Progress
+from zsl_app.core.training import Progress
 
 
 class TqdmProgress:

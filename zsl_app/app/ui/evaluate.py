@@ -8,11 +8,11 @@ import torch
 from matplotlib.figure import Figure  # no pyplot: no global figure state shared between requests
 from matplotlib.patches import Patch
 
-from .classifier import SoftmaxClassifier
-from .data import Benchmark
-from .experiment import evaluate_model
-from .metrics import per_class_accuracy
-from .model import ZSLModel
+from zsl_app.core.classifier import SoftmaxClassifier
+from zsl_app.core.metrics import per_class_accuracy
+from zsl_app.core.model import ZSLModel
+from zsl_app.protocol.run import evaluate_model
+from zsl_app.storage.data import Benchmark
 
 COLOURS = {"seen": "#4C78A8", "unseen": "#F58518"}
 WORST = 20  # classes named in the per-class chart

@@ -5,8 +5,9 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
+from zsl_app.storage.data import MinMaxScaler
+
 from .classifier import SoftmaxClassifier, predict_logits
-from .data import MinMaxScaler
 from .heads import Head
 
 KINDS = ("seen", "unseen", "user")

@@ -11,9 +11,9 @@ from pathlib import Path
 
 import numpy as np
 
-from .atomic import write_text_atomic
-from .data.attribute_names import readable
-from .paths import user_data_dir
+from zsl_app.storage.atomic import write_text_atomic
+from zsl_app.storage.data.attribute_names import readable
+from zsl_app.storage.paths import user_data_dir
 
 FORMAT = "zsl-app-classes/1"
 MAX_NAME = 80  # characters; a class name is a label, not a description

@@ -9,14 +9,14 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from .classes import human_scale_meta
-from .classifier import ClassifierConfig, predict_logits, train_classifier
-from .data import Benchmark, MinMaxScaler, Split, proposed_split, validation_split
-from .heads import HEADS, create_head
-from .heads.base import make_config
-from .metrics import gzsl_report
-from .model import ZSLModel
-from .training import ProgressCallback, fit_head
+from zsl_app.app.classes import human_scale_meta
+from zsl_app.core.classifier import ClassifierConfig, predict_logits, train_classifier
+from zsl_app.core.heads import HEADS, create_head
+from zsl_app.core.heads.base import make_config
+from zsl_app.core.metrics import gzsl_report
+from zsl_app.core.model import ZSLModel
+from zsl_app.core.training import ProgressCallback, fit_head
+from zsl_app.storage.data import Benchmark, MinMaxScaler, Split, proposed_split, validation_split
 
 GAMMAS = np.round(np.arange(0.0, 8.01, 0.25), 2)  # calibrated-stacking candidates (logit units)
 # How the gamma chosen on validation carries over to the model retrained on trainval: "gamma" applies it

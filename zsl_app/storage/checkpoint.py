@@ -11,13 +11,14 @@ import numpy as np
 import torch
 from safetensors.torch import load_file, save_file
 
-from . import __version__
+from zsl_app import __version__
+from zsl_app.core.classifier import SoftmaxClassifier
+from zsl_app.core.heads import HEADS, create_head
+from zsl_app.core.heads.base import make_config
+from zsl_app.core.model import KINDS, ZSLModel
+
 from .atomic import atomic_path, write_text_atomic
-from .classifier import SoftmaxClassifier
 from .data import MinMaxScaler
-from .heads import HEADS, create_head
-from .heads.base import make_config
-from .model import KINDS, ZSLModel
 
 FORMAT = "zsl-app/1"
 

@@ -8,17 +8,24 @@ from pathlib import Path
 
 import torch
 
-from .backbones import backbone_names, create_backbone
-from .checkpoint import CheckpointError, load_model, read_metadata, run_name, save_model
+from zsl_app.core.backbones import backbone_names, create_backbone
+from zsl_app.core.heads import HEADS, head_names
+from zsl_app.protocol.run import (
+    CALIBRATIONS,
+    Protocol,
+    classifier_config,
+    evaluate_model,
+    resolve_config,
+    train_and_evaluate,
+)
+from zsl_app.storage.checkpoint import CheckpointError, load_model, read_metadata, run_name, save_model
+from zsl_app.storage.data import DataError, load_benchmark
+from zsl_app.storage.data.cub_images import download_cub_images, find_cub_images
+from zsl_app.storage.data.download import DownloadError, download_xlsa17
+from zsl_app.storage.extract import extract_features, tqdm_progress
+from zsl_app.storage.paths import WEIGHTS_DIR, resolve_data_root
+
 from .classes import ClassError, read_attribute_file
-from .data import DataError, load_benchmark
-from .data.cub_images import download_cub_images, find_cub_images
-from .data.download import DownloadError, download_xlsa17
-from .extract import extract_features, tqdm_progress
-from .experiment import (CALIBRATIONS, Protocol, classifier_config, evaluate_model, resolve_config,
-                         train_and_evaluate)
-from .heads import HEADS, head_names
-from .paths import WEIGHTS_DIR, resolve_data_root
 from .predictor import Predictor, default_checkpoint, user_class_names
 from .progress import TqdmProgress
 
@@ -112,7 +119,7 @@ def main(argv: list[str] | None = None) -> int:
             return list_classes(args)
         if args.extract:
             return extract(args)
-        from .ui import serve  # the web app is the default action
+        from .ui.layout import serve  # the web app is the default action
         return serve(args)
     except (DataError, CheckpointError, DownloadError, ValueError, KeyError) as err:
         print(f"error: {err}", file=sys.stderr)

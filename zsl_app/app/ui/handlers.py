@@ -10,16 +10,17 @@ import gradio as gr
 import numpy as np
 import pandas as pd
 
-from . import ui_evaluate as ev
-from .checkpoint import CheckpointError, paths
-from .classes import ClassError, read_attribute_file
-from .data import DataError, available_datasets, available_features, load_benchmark
-from .data.attribute_names import readable
-from .heads import HEADS
-from .images import ImageError
-from .predictor import Predictor
-from .training import Cancelled
-from .ui_training import Busy, TrainingJob, TrainRequest, metrics_rows
+from zsl_app.app.classes import ClassError, read_attribute_file
+from zsl_app.app.predictor import Predictor
+from zsl_app.core.heads import HEADS
+from zsl_app.core.training import Cancelled
+from zsl_app.storage.checkpoint import CheckpointError, paths
+from zsl_app.storage.data import DataError, available_datasets, available_features, load_benchmark
+from zsl_app.storage.data.attribute_names import readable
+from zsl_app.storage.images import ImageError
+
+from . import evaluate as ev
+from .training import Busy, TrainingJob, TrainRequest, metrics_rows
 
 TOP = 5
 KIND_LABELS = {"seen": "seen", "unseen": "unseen", "user": "user-added"}

@@ -6,7 +6,8 @@ import tarfile
 import tempfile
 from pathlib import Path
 
-from ..paths import user_data_dir
+from zsl_app.storage.paths import user_data_dir
+
 from .download import DownloadError, download_file
 
 CUB_URL = "https://data.caltech.edu/records/65de6-vp158/files/CUB_200_2011.tgz"

@@ -10,8 +10,9 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 from tqdm import tqdm
 
+from zsl_app.core.backbones import Backbone, ResizeCrop, create_backbone
+
 from .atomic import atomic_path
-from .backbones import Backbone, ResizeCrop, create_backbone
 from .data.xlsa17 import DataError, dataset_dir
 from .images import open_image
 

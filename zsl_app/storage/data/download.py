@@ -8,8 +8,8 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from ..atomic import atomic_path
-from ..paths import resolve_data_root
+from zsl_app.storage.atomic import atomic_path
+from zsl_app.storage.paths import resolve_data_root
 
 XLSA17_URL = "http://datasets.d2.mpi-inf.mpg.de/xian/xlsa17.zip"
 

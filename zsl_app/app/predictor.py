@@ -10,16 +10,16 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .backbones import BACKBONES, Backbone, backbone_names, create_backbone
-from .checkpoint import CheckpointError, load_model, paths, read_metadata
-from .classes import (ClassError, ClassRegistry, HumanScale, UserClass, name_key, read_user_classes,
-                      registry_path)
-from .classifier import SoftmaxClassifier
-from .data.attribute_names import attribute_names
-from .data.xlsa17 import KNOWN_RECIPES
-from .images import load_image
-from .model import ZSLModel
-from .paths import WEIGHTS_DIR
+from zsl_app.core.backbones import BACKBONES, Backbone, backbone_names, create_backbone
+from zsl_app.core.classifier import SoftmaxClassifier
+from zsl_app.core.model import ZSLModel
+from zsl_app.storage.checkpoint import CheckpointError, load_model, paths, read_metadata
+from zsl_app.storage.data.attribute_names import attribute_names
+from zsl_app.storage.data.xlsa17 import KNOWN_RECIPES
+from zsl_app.storage.images import load_image
+from zsl_app.storage.paths import WEIGHTS_DIR
+
+from .classes import ClassError, ClassRegistry, HumanScale, UserClass, name_key, read_user_classes, registry_path
 
 DEFAULT_FILE = "default.json"  # in weights/: {"default": "<checkpoint stem>"}
 SEED = 0  # of every synthetic set drawn for a refit: the same classes always give the same model

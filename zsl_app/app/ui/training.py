@@ -6,10 +6,10 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .checkpoint import run_name, save_model
-from .experiment import Protocol, classifier_config, train_and_evaluate
-from .heads import HEADS
-from .training import Cancelled, Progress
+from zsl_app.core.heads import HEADS
+from zsl_app.core.training import Cancelled, Progress
+from zsl_app.protocol.run import Protocol, classifier_config, train_and_evaluate
+from zsl_app.storage.checkpoint import run_name, save_model
 
 METRIC_ROWS = ("val", "test", "test_uncalibrated")  # meta["metrics"] rows, in the order shown
 
