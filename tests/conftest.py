@@ -9,6 +9,11 @@ import scipy.io
 
 SHARED = Path(os.environ.get("ZSL_SHARED_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))
 XLSA17 = SHARED / "xlsa17"
+SAMPLES = SHARED / "samples" / "cub"
+needs_samples = pytest.mark.skipif(not (SAMPLES / "manifest.csv").is_file(),
+                                   reason=f"sample photos not found at {SAMPLES} (set ZSL_SHARED_DATA)")
+needs_real_cub = pytest.mark.skipif(not (XLSA17 / "CUB" / "effnetlite2.mat").is_file(),
+                                    reason=f"real CUB features not found under {XLSA17} (set ZSL_SHARED_DATA)")
 
 
 @pytest.fixture(autouse=True)

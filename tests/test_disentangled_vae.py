@@ -1,19 +1,17 @@
 """Disentangled-VAE head: shapes, gradients, batch re-combining, ablation switches, a real CUB fit."""
 
-import os
-from pathlib import Path
-
 import pytest
 import torch
 
 from zsl_app.core.heads import create_head, disentangled_vae
 from zsl_app.core.heads.disentangled_vae import recombine, warmup
 
+from conftest import XLSA17, needs_real_cub
+
 DIMS = {"feature_dim": 12, "attribute_dim": 7, "n_classes": 5}
 TINY = {"latent": 4, "visual_encoder_hidden": 16, "visual_decoder_hidden": 16,
         "semantic_encoder_hidden": 8, "semantic_decoder_hidden": 8, "seen_samples": 6}
 ABLATIONS = ("base", "dis", "full")
-DATA_ROOT = Path(os.environ.get("ZSL_DATA_ROOT", Path(__file__).resolve().parents[2] / "shared" / "data" / "xlsa17"))
 
 
 def tiny_head(ablation: str, seed: int = 0):
@@ -156,14 +154,13 @@ def test_state_dict_round_trip_gives_identical_embeddings():
     assert torch.equal(head.eval().embed(x), copy.eval().embed(x))
 
 
-@pytest.mark.skipif(not (DATA_ROOT / "CUB" / "effnetlite2.mat").is_file(),
-                    reason=f"CUB effnetlite2 features not found under {DATA_ROOT} (set ZSL_DATA_ROOT)")
+@needs_real_cub
 def test_short_cub_training_beats_chance_by_a_wide_margin():
     from zsl_app.storage.data import load_benchmark
     from zsl_app.protocol.run import Protocol, classifier_config, train_and_evaluate
 
     torch.set_num_threads(1)
-    bench = load_benchmark(DATA_ROOT, "CUB", "effnetlite2")
+    bench = load_benchmark(XLSA17, "CUB", "effnetlite2")
     config = {"epochs": 2, "cross_warmup": (0, 1), "distance_warmup": (0, 1)}  # align from the start
     result = train_and_evaluate(bench, "dvae", config, protocol=Protocol(select=False), seed=0,
                                 classifier=classifier_config("dvae", epochs=3))

@@ -3,7 +3,6 @@ and the CUB photo download path (offline here)."""
 
 import csv
 import io
-import os
 import re
 import shutil
 import tarfile
@@ -20,10 +19,9 @@ from zsl_app.storage.data.xlsa17 import DataError
 from zsl_app.storage.extract import extract_features, tqdm_progress
 from zsl_app.storage.images import ImageError
 
-SHARED = Path(os.environ.get("ZSL_SHARED_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))
-SAMPLES = SHARED / "samples" / "cub"
-pytestmark = pytest.mark.skipif(not (SAMPLES / "manifest.csv").is_file(),
-                                reason=f"shared data not found at {SHARED} (set ZSL_SHARED_DATA)")
+from conftest import SAMPLES, SHARED, XLSA17, needs_samples
+
+pytestmark = needs_samples
 
 
 @pytest.fixture(scope="module")
@@ -46,7 +44,7 @@ def cub(tmp_path, manifest) -> tuple[Path, Path]:
     (images_root / "images.txt").write_text("\n".join(reversed(lines)) + "\n")  # order comes from the ids
     data_root = tmp_path / "xlsa17"
     (data_root / "CUB").mkdir(parents=True)
-    shutil.copy(SHARED / "xlsa17" / "CUB" / "att_splits.mat", data_root / "CUB")
+    shutil.copy(XLSA17 / "CUB" / "att_splits.mat", data_root / "CUB")
     return images_root, data_root
 
 
@@ -60,7 +58,7 @@ def test_extracted_file_matches_the_published_features(cub, manifest):
     assert [p.name for p in out.parent.iterdir()] == sorted(["att_splits.mat", "effnetlite2.mat"])  # no temp left
 
     written = scipy.io.loadmat(out)
-    reference = scipy.io.loadmat(SHARED / "xlsa17" / "CUB" / "effnetlite2.mat")
+    reference = scipy.io.loadmat(XLSA17 / "CUB" / "effnetlite2.mat")
     rows = [int(r["image_id"]) - 1 for r in manifest]
     assert written["features"].shape == (1280, 16) and written["features"].dtype == np.float32
     assert np.abs(written["features"] - reference["features"][:, rows]).max() < 1e-3

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import SHARED, require_real_cub, write_tiny_xlsa17
+from conftest import SAMPLES, require_real_cub, write_tiny_xlsa17
 from zsl_app.storage.checkpoint import CheckpointError, save_model
 from zsl_app.app.classes import ClassError, human_scale_meta
 from zsl_app.core.classifier import SoftmaxClassifier
@@ -122,7 +122,6 @@ def test_refuses_features_no_backbone_here_produces(tiny, tmp_path):
 
 
 # --- the shipped model -----------------------------------------------------------------------
-SAMPLES = SHARED / "samples" / "cub"
 
 
 def shipped() -> Predictor:

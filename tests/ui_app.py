@@ -5,9 +5,8 @@ import socket
 from contextlib import contextmanager
 from pathlib import Path
 
-from conftest import SHARED, XLSA17, require_real_cub
+from conftest import SAMPLES, XLSA17, require_real_cub
 
-SAMPLES = SHARED / "samples" / "cub"
 # Training lengths that finish in seconds on two CPU cores; the numbers mean nothing, the plumbing does.
 TINY_HEAD = {"iters": 5, "unseen_samples": 20, "encoder_hidden": 64, "decoder_hidden": 64, "coupling_hidden": 32,
              "flow_steps": 1}
