@@ -16,7 +16,7 @@ from .atomic import atomic_path
 from .data.xlsa17 import DataError, dataset_dir
 from .images import open_image
 
-Progress = Callable[[int, int], None]  # progress(done, total)
+ExtractCallback = Callable[[int, int], None]  # progress(done, total) in photos
 MAT_PREFIX = "CUB_200_2011/images/"  # image_files as in the published features files
 
 
@@ -36,7 +36,7 @@ class PhotoFolder(Dataset):
 
 def extract_features(images_root: str | os.PathLike, data_root: str | os.PathLike, dataset: str = "CUB",
                      backbone: str | Backbone = "effnet-lite2", batch_size: int = 32, workers: int = 2,
-                     progress: Progress | None = None) -> Path:
+                     progress: ExtractCallback | None = None) -> Path:
     """Embed the photos listed in `<images_root>/images.txt`, in that order, and write
     `<data_root>/<dataset>/<backbone.features_name>.mat` atomically; returns its path.
 
@@ -100,7 +100,7 @@ def _check_exist(paths: list[Path], images_root: Path) -> None:
 
 
 def embed_files(paths: list[Path], backbone: Backbone, *, batch_size: int = 32, workers: int = 2,
-                progress: Progress | None = None) -> np.ndarray:
+                progress: ExtractCallback | None = None) -> np.ndarray:
     """Photos -> (N, feature_dim) float32 in order; `workers` processes decode while the network runs."""
     loader = DataLoader(PhotoFolder(paths, backbone.transform), batch_size=batch_size, num_workers=workers)
     features = np.empty((len(paths), backbone.feature_dim), dtype=np.float32)
@@ -124,7 +124,7 @@ def write_features(path: Path, features: np.ndarray, labels: np.ndarray, image_f
         scipy.io.savemat(f, content, do_compression=True)
 
 
-def tqdm_progress(desc: str = "extract") -> Progress:
+def tqdm_progress(desc: str = "extract") -> ExtractCallback:
     """A progress(done, total) callback drawing a tqdm bar on the terminal."""
     bar = None
 
