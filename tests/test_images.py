@@ -1,15 +1,19 @@
 """load_image: every source type, every PIL mode, EXIF orientation, size limits and bad input."""
 
 import io
+import os
 import struct
+import subprocess
+import sys
 import time
 import zlib
+from pathlib import Path
 
 import numpy as np
 import pytest
 from PIL import Image
 
-from zsl_app.storage.images import ImageError, load_image
+from zsl_app.storage.images import MAX_ASPECT, ImageError, load_image
 
 
 def encode(image: Image.Image, fmt: str = "PNG", **params) -> bytes:
@@ -118,3 +122,44 @@ def test_bad_input_raises_clear_errors(tmp_path):
     with pytest.raises(ImageError, match="cannot read an image from a int"):
         load_image(42)
     assert issubclass(ImageError, ValueError)
+
+
+def test_sides_may_differ_up_to_the_limit():
+    assert load_image(encode(Image.new("RGB", (MAX_ASPECT * 3, 3)))).size == (MAX_ASPECT * 3, 3)
+    with pytest.raises(ImageError, match=f"is 1 x {MAX_ASPECT + 1} pixels; its sides differ more than {MAX_ASPECT}"):
+        load_image(Image.new("L", (1, MAX_ASPECT + 1)))
+
+
+STRIP = """
+import io, resource, sys, time
+from PIL import Image
+from zsl_app.core.backbones import BACKBONES
+from zsl_app.storage.images import MAX_ASPECT, ImageError, load_image
+transform = BACKBONES.get("effnet-lite2").make_transform()
+for size in [(5000, 1), (1, 20000)]:
+    buf = io.BytesIO()
+    Image.new("RGB", size).save(buf, "PNG")
+    before, started = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, time.perf_counter()
+    try:
+        transform(load_image(buf.getvalue()))
+        message = "accepted"
+    except ImageError as err:
+        message = str(err)
+    grown = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) / 1024  # MB
+    print(f"{len(buf.getvalue())}|{message}|{grown:.0f}|{time.perf_counter() - started:.3f}")
+"""
+
+
+def test_a_thin_strip_is_refused_before_the_resize_blows_it_up():
+    """A 100-byte 5000 x 1 PNG once took 2.5 GB: the backbone scales the shorter side up to its crop.
+    Measured in a fresh process, whose peak memory is its own."""
+    root = Path(__file__).resolve().parents[1]
+    out = subprocess.run([sys.executable, "-c", STRIP], capture_output=True, text=True, timeout=120, cwd=root,
+                         env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert out.returncode == 0, out.stderr[-2000:]
+    for line, (w, h) in zip(out.stdout.splitlines(), [(5000, 1), (1, 20000)]):
+        size, message, grown_mb, seconds = line.split("|")
+        assert int(size) < 200
+        assert message == f"the uploaded bytes is {w} x {h} pixels; its sides differ more than {MAX_ASPECT} times. " \
+                          f"Crop it to the subject and try again"
+        assert float(grown_mb) < 20 and float(seconds) < 0.5

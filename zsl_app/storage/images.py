@@ -11,6 +11,10 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 
 # Far above any camera photo, far below what would exhaust memory (an RGB copy is 150 MB).
 MAX_PIXELS = 50_000_000
+# Longer side / shorter side. The backbones scale the shorter side up to ~260 pixels, so a 5000 x 1
+# strip (100 bytes as a PNG) would become a 1.3-million-pixel-wide image (gigabytes); photos and
+# panoramas stay well under it.
+MAX_ASPECT = 20
 # How PIL reports broken or truncated data, depending on the format and where it breaks.
 DECODE_ERRORS = (OSError, SyntaxError, ValueError, EOFError, struct.error)
 ImageSource = Union[str, os.PathLike, bytes, bytearray, memoryview, BinaryIO, Image.Image, np.ndarray]
@@ -84,6 +88,9 @@ def _check_size(size: tuple[int, int], max_pixels: int, what: str) -> None:
     if w * h > max_pixels:
         raise ImageError(f"{what} is {w} x {h} = {w * h / 1e6:.0f} megapixels; the limit is "
                          f"{max_pixels / 1e6:.0f} megapixels. Resize it and try again")
+    if max(w, h) > MAX_ASPECT * min(w, h):
+        raise ImageError(f"{what} is {w} x {h} pixels; its sides differ more than {MAX_ASPECT} times. "
+                         f"Crop it to the subject and try again")
 
 
 def _from_array(array: np.ndarray) -> Image.Image:
