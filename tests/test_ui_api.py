@@ -6,7 +6,7 @@ import pytest
 from gradio_client import Client, handle_file
 from ui_app import closest_unseen, probability, running_app, sample_photos
 
-from zsl_app.app.ui.handlers import ZEROS
+from zsl_app.app.ui.classes import ZEROS
 
 
 @pytest.fixture(scope="module")

@@ -74,6 +74,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--model", metavar="PATH", help="checkpoint to serve, predict with or add classes to "
                                                  "(default: the one named by weights/default.json)")
     s.add_argument("--examples", metavar="DIR", help="folder of example photos (default: assets/examples/)")
+    s.add_argument("--read-only", action="store_true",
+                   help="a public demo: predicting and browsing only; adding or removing classes, training and "
+                        "changing the active model are switched off")
     g = p.add_argument_group("training")
     g.add_argument("--method", default="vae-cflow", choices=head_names(), help="generative head (default: vae-cflow)")
     g.add_argument("--features", help="features file under the dataset folder, e.g. res101 or effnetlite2 "

@@ -1,21 +1,65 @@
-"""The Evaluate tab's numbers and figures: U/S/H/ZSL, per-class accuracy, real vs synthetic features."""
+"""The Evaluate tab: U/S/H/ZSL of the active model, per-class accuracy, real vs synthetic features."""
 
-import dataclasses
 from dataclasses import dataclass
 
+import gradio as gr
 import numpy as np
+import pandas as pd
 import torch
 from matplotlib.figure import Figure  # no pyplot: no global figure state shared between requests
 from matplotlib.patches import Patch
 
-from zsl_app.core.classifier import SoftmaxClassifier
 from zsl_app.core.metrics import per_class_accuracy
 from zsl_app.core.model import ZSLModel
 from zsl_app.protocol.run import evaluate_model
-from zsl_app.storage.data import Benchmark
+from zsl_app.storage.data import Benchmark, DataError, available_features
+
+from .messages import refused
+from .state import AppState
+from .training import METRIC_HEADERS, metrics_rows
 
 COLOURS = {"seen": "#4C78A8", "unseen": "#F58518"}
 WORST = 20  # classes named in the per-class chart
+
+
+class EvaluateTab:
+    """The metrics saved with the active model, recomputed when its features are under the data root."""
+
+    def __init__(self, state: AppState):
+        self.state = state
+
+    def build(self, tab: gr.Tab) -> None:
+        gr.Markdown("U/S/H/ZSL of the active model (saved with it, and recomputed when its features are under "
+                    "the data root), each class's accuracy, and how its synthetic features sit beside real ones.")
+        run = gr.Button("Evaluate the active model", variant="primary")
+        note = gr.Markdown(elem_id="evaluate-note")
+        metrics = gr.Dataframe(headers=METRIC_HEADERS, label="U / S / H / ZSL (%)", interactive=False)
+        per_class = gr.Plot(label="per-class accuracy", show_label=False)  # the figures carry their titles
+        projection = gr.Plot(label="real vs synthetic features of unseen classes", show_label=False)
+        # One at a time: each recomputes the whole test split.
+        gr.on([tab.select, run.click], self.evaluate, None, [metrics, per_class, projection, note],
+              api_name="evaluate", concurrency_limit=1)
+
+    def evaluate(self):
+        """(metrics table, per-class figure, PCA figure, note) for the active model."""
+        with self.state.lock:
+            model = self.state.predictor.model  # as trained: user classes are no part of the benchmark
+        rows = metrics_rows(model.meta.get("metrics"))
+        dataset, features = model.meta["dataset"], model.meta["features"]["name"]
+        if features not in available_features(self.state.data_root, dataset):
+            note = (f"the {dataset} `{features}` features are not under the data root: showing the metrics saved "
+                    f"with the model only")
+            return pd.DataFrame(rows, columns=METRIC_HEADERS), None, None, note
+        try:
+            bench = self.state.benchmark(dataset, features)
+            report, per_class = evaluate_now(model, bench)
+            figure = projection_figure(*projection(model, bench))
+        except (DataError, ValueError) as err:
+            raise refused(str(err), "Evaluation failed") from err
+        rows.append(["test (recomputed now)"] + [round(report[k], 1) for k in ("U", "S", "H", "ZSL")])
+        note = (f"recomputed on `{dataset}/{features}.mat` under the data root: {len(bench.test_seen)} seen and "
+                f"{len(bench.test_unseen)} unseen test images")
+        return pd.DataFrame(rows, columns=METRIC_HEADERS), per_class_figure(per_class), figure, note
 
 
 @dataclass
@@ -25,19 +69,6 @@ class PerClass:
     names: list[str]
     kinds: list[str]  # "seen" / "unseen"
     accuracy: np.ndarray  # (C,)
-
-
-def dataset_view(model: ZSLModel) -> ZSLModel:
-    """The model restricted to its dataset's classes: user-added classes are no part of the benchmark."""
-    keep = [i for i, kind in enumerate(model.class_kinds) if kind != "user"]
-    if len(keep) == len(model.class_kinds):
-        return model
-    linear = model.classifier.linear
-    classifier = SoftmaxClassifier(linear.in_features, len(keep)).to(linear.weight.device)
-    classifier.linear.weight.data.copy_(linear.weight.detach()[keep])
-    classifier.linear.bias.data.copy_(linear.bias.detach()[keep])
-    return dataclasses.replace(model, classifier=classifier.eval(), class_names=[model.class_names[i] for i in keep],
-                               class_kinds=[model.class_kinds[i] for i in keep], attributes=model.attributes[keep])
 
 
 def check_fits(model: ZSLModel, bench: Benchmark) -> None:
@@ -50,7 +81,6 @@ def check_fits(model: ZSLModel, bench: Benchmark) -> None:
 def evaluate_now(model: ZSLModel, bench: Benchmark) -> tuple[dict, PerClass]:
     """U/S/H/ZSL recomputed on the test split, and each class's accuracy, for the dataset's classes."""
     check_fits(model, bench)
-    model = dataset_view(model)
     report = evaluate_model(model, bench)
     index = {name: i for i, name in enumerate(model.class_names)}
     to_model = np.array([index.get(n, -1) for n in bench.class_names])

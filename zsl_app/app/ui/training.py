@@ -12,6 +12,7 @@ from zsl_app.protocol.run import Protocol, classifier_config, train_and_evaluate
 from zsl_app.storage.checkpoint import run_name, save_model
 
 METRIC_ROWS = ("val", "test", "test_uncalibrated")  # meta["metrics"] rows, in the order shown
+METRIC_HEADERS = ["evaluation", "U", "S", "H", "ZSL"]  # the columns of `metrics_rows`
 
 
 class Busy(RuntimeError):

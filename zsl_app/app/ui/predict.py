@@ -1,0 +1,84 @@
+"""The Predict tab: a photo in; the top classes and the attributes the model reads in it out."""
+
+from pathlib import Path
+
+import gradio as gr
+import pandas as pd
+
+from zsl_app.storage.images import ImageError
+from zsl_app.storage.paths import PROJECT_ROOT
+
+from .evaluate import short_name
+from .messages import refused
+from .state import KIND_LABELS, AppState
+
+TOP = 5
+EXAMPLES_DIR = PROJECT_ROOT / "assets" / "examples"
+PHOTO_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".gif")
+
+
+class PredictTab:
+    """The photo, the top-5 label, the model line and the two attribute tables."""
+
+    def __init__(self, state: AppState):
+        self.state = state
+
+    def build(self, examples_dir=None) -> None:
+        with gr.Row():
+            with gr.Column(scale=2):
+                self.photo = gr.Image(label="photo", type="filepath", sources=["upload", "clipboard"], height=340,
+                                      elem_id="photo")
+                classify = gr.Button("Classify", variant="primary")
+                photos = example_photos(examples_dir)
+                if photos:
+                    gr.Examples([[p] for p in photos], inputs=self.photo, label="examples")
+            with gr.Column(scale=3):
+                top = gr.Label(label="top 5", num_top_classes=TOP, elem_id="top5")
+                self.model_line = gr.Markdown(self.state.model_line(), label="model")
+                with gr.Accordion("ranked classes (JSON)", open=False):
+                    ranked = gr.JSON(label="ranked")
+        gr.Markdown("### Why\nThe attributes the model reads in the photo, beside those of its top class "
+                    f"(scale 0-{self.state.predictor.human_scale_max:g}).")
+        with gr.Row():
+            read = gr.Dataframe(strength_rows([], 1), label="read in the photo", interactive=False)
+            has = gr.Dataframe(strength_rows([], 1), label="what the top class has (its attribute vector)",
+                               interactive=False)
+        self.outputs = [top, ranked, self.model_line, read, has]
+        gr.on([self.photo.change, classify.click], self.predict, inputs=self.photo, outputs=self.outputs,
+              api_name="predict", preprocess=False)
+
+    def rerun(self, event) -> None:
+        """Predict the photo shown again after `event` (a class was added or removed)."""
+        event.then(self.predict, self.photo, self.outputs, api_visibility="private", preprocess=False)
+
+    def predict(self, photo: dict | None):
+        """Uploaded photo -> (top-5 label, ranked list, model line, attributes read, top-1 class attributes).
+
+        preprocess=False: the photo is decoded here, so a non-image gets a message naming the file
+        (gradio's own decoding fails anonymously); `Uploads` checks the path instead of gradio."""
+        if photo is None:
+            return None, None, self.state.model_line(), None, None
+        source = self.state.uploads.read(photo, "photo")
+        try:
+            with self.state.lock:
+                predictor = self.state.predictor
+                result, scale = predictor.predict(source, top=TOP), predictor.human_scale_max
+        except ImageError as err:
+            raise refused(str(err), "Not a usable photo") from err
+        label = {f"{short_name(r.name)} ({KIND_LABELS[r.kind]})": r.probability for r in result.ranked}
+        ranked = [{"name": r.name, "probability": round(r.probability, 6), "kind": r.kind} for r in result.ranked]
+        return (label, ranked, self.state.model_line(result.seconds), strength_rows(result.attributes, scale),
+                strength_rows(result.class_attributes, scale))
+
+
+def strength_rows(pairs: list[tuple[str, float]], scale: float) -> pd.DataFrame:
+    """(attribute, strength) pairs with a text bar scaled to the dataset's maximum."""
+    bars = ["█" * max(0, round(10 * v / scale)) if scale else "" for _, v in pairs]
+    return pd.DataFrame({"attribute": [n for n, _ in pairs], "strength": [v for _, v in pairs], "": bars})
+
+
+def example_photos(examples_dir=None) -> list[str]:
+    folder = Path(examples_dir) if examples_dir else EXAMPLES_DIR
+    if not folder.is_dir():
+        return []
+    return [str(p) for p in sorted(folder.iterdir()) if p.suffix.lower() in PHOTO_SUFFIXES]

@@ -1,0 +1,46 @@
+"""What the tabs share: the active model and its lock, the data root, the runs folder, the server's mode."""
+
+import threading
+from pathlib import Path
+
+from zsl_app.app.recognizer import Recognizer
+from zsl_app.storage.data import load_benchmark
+
+from .messages import refused
+from .uploads import Uploads
+
+KIND_LABELS = {"seen": "seen", "unseen": "unseen", "user": "user-added"}
+
+
+class AppState:
+    """The active predictor (swapped whole by "make active") and what every tab reads beside it.
+
+    One lock guards the predictor: adding a class rewrites its classifier, which a prediction must not
+    see half-done. Training runs in its own thread and never takes this lock."""
+
+    def __init__(self, predictor: Recognizer, *, data_root: Path, runs_dir: Path, uploads: Uploads,
+                 read_only: bool = False):
+        self.predictor, self.data_root, self.runs_dir = predictor, Path(data_root), Path(runs_dir)
+        self.uploads, self.read_only = uploads, read_only
+        self.lock = threading.RLock()
+        self._bench_lock = threading.Lock()
+        self._bench: tuple[tuple, object] | None = None
+
+    def check_writable(self, action: str) -> None:
+        """Refuse a change to the shared model or classes when the server was started --read-only."""
+        if self.read_only:
+            raise refused(f"{action} is switched off on this server (started with --read-only)", "Read-only")
+
+    def benchmark(self, dataset: str, features: str):
+        """Load (or reuse the last loaded) benchmark: CUB's features take seconds to read."""
+        key = (str(self.data_root), dataset, features)
+        with self._bench_lock:
+            if self._bench is None or self._bench[0] != key:
+                self._bench = (key, load_benchmark(self.data_root, dataset, features))
+            return self._bench[1]
+
+    def model_line(self, seconds: float | None = None) -> str:
+        info = self.predictor.info
+        line = (f"**model** `{info['model']}` · {info['dataset']} · head `{info['method']}` · "
+                f"backbone `{info['backbone']}`")
+        return line + (f" · **{1000 * seconds:.0f} ms**" if seconds is not None else "")
