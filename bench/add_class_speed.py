@@ -17,7 +17,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 os.environ["ZSL_USER_DIR"] = tempfile.mkdtemp(prefix="zsl-bench-")  # never touch the user's classes
-from zsl_app.app.predictor import Predictor  # noqa: E402
+from zsl_app.app.recognizer import Recognizer  # noqa: E402
 
 
 def parse() -> argparse.Namespace:
@@ -38,10 +38,10 @@ def main() -> None:
     args = parse()
     if args.threads:
         torch.set_num_threads(args.threads)
-    predictor = Predictor.load(args.model)
+    predictor = Recognizer.load(args.model)
     unseen = [c["name"] for c in predictor.class_table() if c["kind"] == "unseen"][:args.classes]
     add = [timed(predictor.add_class, f"user {name}", predictor.class_attributes(name)) for name in unseen]
-    reload = timed(Predictor.load, args.model)
+    reload = timed(Recognizer.load, args.model)
     remove = [timed(predictor.remove_class, f"user {name}") for name in unseen]
     report = {"command": " ".join(sys.argv), "model": predictor.info["model"], "threads": torch.get_num_threads(),
               "add_s": add, "add_median_s": float(np.median(add)), "add_max_s": float(max(add)),

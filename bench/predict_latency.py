@@ -16,7 +16,7 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from zsl_app.app.predictor import Predictor  # noqa: E402
+from zsl_app.app.recognizer import Recognizer  # noqa: E402
 
 SHARED = Path(os.environ.get("ZSL_SHARED_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))
 
@@ -34,7 +34,7 @@ def main() -> None:
     args = parse()
     if args.threads:
         torch.set_num_threads(args.threads)
-    predictor = Predictor.load(args.model)
+    predictor = Recognizer.load(args.model)
     samples = Path(args.samples)
     rows = list(csv.DictReader(open(samples / "manifest.csv")))
     hits = {}

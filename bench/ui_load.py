@@ -31,11 +31,11 @@ def main() -> int:
     os.environ["ZSL_USER_DIR"] = tempfile.mkdtemp(prefix="zsl-load-")  # no user classes of anyone else
 
     from gradio_client import Client, handle_file
-    from zsl_app.app.predictor import Predictor
+    from zsl_app.app.recognizer import Recognizer
     from zsl_app.app.ui.layout import build_app, launch
 
     photos = sorted(Path(args.photos).glob("*.jpg"))
-    predictor = Predictor.load(args.model)
+    predictor = Recognizer.load(args.model)
     expected = {ph: answer(predictor.predict(ph, top=5).ranked) for ph in photos}
     demo = build_app(predictor, data_root=args.data_root, examples_dir=args.photos,
                      runs_dir=tempfile.mkdtemp(prefix="zsl-load-runs-"))

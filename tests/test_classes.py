@@ -1,31 +1,25 @@
-"""The class registry: validation that changes nothing on failure, persistence, attribute files."""
-
-import json
+"""What a user class may be: the rules of one model, attribute files, and the dataset's human scale."""
 
 import numpy as np
 import pytest
 
-from zsl_app.app.classes import (ClassError, ClassRegistry, HumanScale, human_scale_meta, name_key,
-                             read_attribute_file)
+from zsl_app.app.attribute_file import MAX_BYTES, read_attribute_file
+from zsl_app.app.classes import ClassError, ClassRules, name_key
+from zsl_app.core.attribute_scale import HumanScale, human_scale_meta
 from zsl_app.storage.data.attribute_names import attribute_names, readable
 
 NAMES = ["bill shape: curved (up or down)", "wing color: blue", "size: small (5 - 9 in)"]
 SCALE = HumanScale(low=0.0, high=100.0, typical_norm=50.0)
 
 
-def registry(**kw) -> ClassRegistry:
-    return ClassRegistry("m1", attribute_names=NAMES, builtin=["001.Black_footed_Albatross", "Mallard"],
-                         scale=SCALE, **kw)
+def rules() -> ClassRules:
+    return ClassRules(attribute_names=NAMES, builtin=["001.Black_footed_Albatross", "Mallard"], scale=SCALE)
 
 
-def test_add_persists_and_survives_a_new_registry():
-    reg = registry()
-    reg.add(reg.validate("Blue bird", [10, 90, 40]))
-    again = registry()
-    assert again.names() == ["Blue bird"]
-    assert again.classes[0].human == [10, 90, 40]
-    assert np.allclose(again.classes[0].attributes, np.array([10, 90, 40]) / np.linalg.norm([10, 90, 40]))
-    assert json.loads(reg.path.read_text())["model"] == "m1"
+def test_a_new_class_keeps_its_values_and_their_normalised_form():
+    c = rules().new_class("Blue bird", [10, 90, 40])
+    assert c.name == "Blue bird" and c.human == [10, 90, 40]
+    assert np.allclose(c.attributes, np.array([10, 90, 40]) / np.linalg.norm([10, 90, 40]))
 
 
 @pytest.mark.parametrize("name, values, message", [
@@ -43,59 +37,44 @@ def test_add_persists_and_survives_a_new_registry():
     ("MALLARD", [1, 2, 3], "already a class of the model"),
     ("blue  BIRD", [1, 2, 3], "already exists"),
     ("x" * 81, [1, 2, 3], "at most 80"),
+    # regressions: norm underflow (then an L-BFGS failure), booleans taken as 1.0, a nested list reported
+    # as "expected 3, got 3", a number as the name
+    ("New", [1e-300] * 3, "every attribute is below 1e-06"),
+    ("New", [True, 1, 2], "attribute 1 is True, a boolean"),
+    ("New", np.array([True, False, True]), "booleans"),
+    ("New", [[1, 2, 3]], "is the list nested"),
+    ("New", np.ones((1, 3)), "one flat list of 3 attribute values, got an array of shape (1, 3)"),
+    (5, [1, 2, 3], "must be text"),
 ])
-def test_invalid_classes_change_nothing(name, values, message):
-    reg = registry()
-    reg.add(reg.validate("Blue bird", [10, 90, 40]))
-    before = reg.path.read_bytes()
-    with pytest.raises(ClassError, match=message.replace("[", r"\[").replace("(", r"\(")):
-        reg.add(reg.validate(name, values))
-    assert reg.names() == ["Blue bird"]
-    assert reg.path.read_bytes() == before
+def test_invalid_classes_are_refused(name, values, message):
+    with pytest.raises(ClassError, match=message.replace("[", r"\[").replace("(", r"\(").replace(")", r"\)")):
+        rules().new_class(name, values, existing=["Blue bird"])
 
 
 def test_normalised_vectors_get_a_plausible_human_scale():
-    reg = registry()
-    c = reg.validate("N", [0.6, 0.8, 0.0], normalised=True)
+    reg = rules()
+    c = reg.new_class("N", [0.6, 0.8, 0.0], normalised=True)
     assert np.allclose(c.attributes, [0.6, 0.8, 0.0])
     assert np.allclose(c.human, [30, 40, 0])  # times the typical class norm
     with pytest.raises(ClassError, match="pass --normalised"):
-        reg.validate("N", [0.6, 800, 0.0])
+        reg.new_class("N", [0.6, 800, 0.0])
     with pytest.raises(ClassError, match="L2-normalised"):
-        reg.validate("N", [0.6, 1.5, 0.0], normalised=True)
+        reg.new_class("N", [0.6, 1.5, 0.0], normalised=True)
 
 
 def test_mapping_by_readable_or_raw_cub_names():
-    reg = registry()
-    c = reg.validate("M", {"has_size::small_(5_-_9_in)": 30, "Wing color: Blue": 20,
-                           "bill shape: curved (up or down)": 0})
+    reg = rules()
+    c = reg.new_class("M", {"has_size::small_(5_-_9_in)": 30, "Wing color: Blue": 20,
+                            "bill shape: curved (up or down)": 0})
     assert c.human == [0, 20, 30]
     with pytest.raises(ClassError, match="1 attributes have no value"):
-        reg.validate("M", {"wing color: blue": 20, "size: small (5 - 9 in)": 1})
+        reg.new_class("M", {"wing color: blue": 20, "size: small (5 - 9 in)": 1})
     with pytest.raises(ClassError, match="unknown attribute 'tail'"):
-        reg.validate("M", {"tail": 1})
-
-
-def test_remove_only_user_classes():
-    reg = registry()
-    reg.add(reg.validate("Blue bird", [10, 90, 40]))
-    with pytest.raises(ClassError, match="class of the dataset"):
-        reg.remove("mallard")
-    with pytest.raises(ClassError, match="no user class 'Nope'"):
-        reg.remove("Nope")
-    assert reg.remove("BLUE bird").name == "Blue bird"
-    assert reg.names() == [] and registry().names() == []
-
-
-def test_corrupt_or_mismatched_registry_file_is_refused(tmp_path):
-    path = tmp_path / "r.json"
-    path.write_text("{not json")
-    with pytest.raises(ClassError, match="fix or delete"):
-        registry(path=path)
-    other = ClassRegistry("m1", attribute_names=NAMES[:2], builtin=[], scale=SCALE, path=tmp_path / "o.json")
-    other.add(other.validate("Two", [1, 2]))
-    with pytest.raises(ClassError, match="different number of attributes"):
-        registry(path=tmp_path / "o.json")
+        reg.new_class("M", {"tail": 1})
+    # regression: the later spelling of the same attribute silently won
+    with pytest.raises(ClassError, match="'wing color: blue' is given twice"):
+        reg.new_class("M", {"wing color: blue": 20, "has_wing_color::blue": 90, "size: small (5 - 9 in)": 1,
+                            "bill shape: curved (up or down)": 0})
 
 
 def test_attribute_files(tmp_path):
@@ -113,6 +92,24 @@ def test_attribute_files(tmp_path):
                          ("missing.csv", "no attribute file")]:
         with pytest.raises(ClassError, match=message):
             read_attribute_file(tmp_path / bad)
+
+
+@pytest.mark.parametrize("file, content, message", [
+    # regressions, each once a traceback, a silent misreading or gigabytes of memory
+    ("big.csv", "1," * (MAX_BYTES // 2 + 1), "larger than 1000 KB"),
+    ("utf16.csv", "10,20,30".encode("utf-16"), r"utf16.csv is not UTF-8 text"),
+    ("deep.json", "[" * 100_000 + "]" * 100_000, "nested too deeply"),
+    ("nested.json", "[[10, 20, 30]]", "item 1 is a list"),
+    ("bool.json", "[true, 20, 30]", "item 1 is a boolean"),
+    ("boolmap.json", '{"wing color: blue": true}', "'wing color: blue' is a boolean"),
+    ("twice.json", '{"wing color: blue": 1, "wing color: blue": 2}', "'wing color: blue' is given twice"),
+    ("twice.csv", "wing color: blue,1\nwing color: blue,2\n", "'wing color: blue' is given twice"),
+])
+def test_attribute_file_faults_are_named(tmp_path, file, content, message):
+    path = tmp_path / file
+    path.write_bytes(content if isinstance(content, bytes) else content.encode())
+    with pytest.raises(ClassError, match=message):
+        read_attribute_file(path)
 
 
 def test_human_scale_meta_undoes_l2_normalisation():

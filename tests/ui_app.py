@@ -32,7 +32,7 @@ def small_checkpoint(folder: Path) -> Path:
 def train_tiny_cub(path: Path) -> Path:
     """A CUB model in the effnetlite2 space, trained for seconds (about 20 s on 2 cores)."""
     from zsl_app.storage.checkpoint import save_model
-    from zsl_app.app.classes import human_scale_meta
+    from zsl_app.core.attribute_scale import human_scale_meta
     from zsl_app.core.classifier import ClassifierConfig
     from zsl_app.storage.data import load_benchmark
     from zsl_app.protocol.run import Protocol, train_and_evaluate
@@ -76,9 +76,9 @@ def running_app(tmp: Path, *, examples_dir: Path | None = SAMPLES):
     old = os.environ.get("ZSL_USER_DIR")
     os.environ["ZSL_USER_DIR"] = str(tmp / "user")  # module-scoped: conftest's per-test dir is not set yet
     try:
-        from zsl_app.app.predictor import Predictor
+        from zsl_app.app.recognizer import Recognizer
         from zsl_app.app.ui.layout import build_app, launch
-        predictor = Predictor.load(small_checkpoint(tmp))
+        predictor = Recognizer.load(small_checkpoint(tmp))
         demo = build_app(predictor, data_root=XLSA17, examples_dir=examples_dir, runs_dir=tmp / "runs")
         _, url, _ = launch(demo, port=free_port(), block=False)
         try:

@@ -25,9 +25,12 @@ from zsl_app.storage.data.download import DownloadError, download_xlsa17
 from zsl_app.storage.extract import extract_features, tqdm_progress
 from zsl_app.storage.paths import WEIGHTS_DIR, resolve_data_root
 
-from .classes import ClassError, read_attribute_file
-from .predictor import Predictor, default_checkpoint, user_class_names
+from .attribute_file import read_attribute_file
+from .classes import ClassError
+from .predictor import default_checkpoint
 from .progress import TqdmProgress
+from .recognizer import Recognizer
+from .user_classes import saved_class_names
 
 EXAMPLES = """examples:
   python app.py                                  serve the web app on 127.0.0.1:7860
@@ -115,7 +118,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.add_class:
             return add_class(args)
         if args.remove_class:
-            Predictor.load(args.model, backbone_weights=args.backbone_weights).remove_class(args.remove_class)
+            Recognizer.load(args.model, backbone_weights=args.backbone_weights).remove_class(args.remove_class)
             print(f"removed {args.remove_class}")
             return 0
         if args.list_classes:
@@ -205,7 +208,7 @@ def download(args) -> int:
 
 
 def predict(args) -> int:
-    predictor = Predictor.load(args.model, backbone_weights=args.backbone_weights, device=pick_device(args.device))
+    predictor = Recognizer.load(args.model, backbone_weights=args.backbone_weights, device=pick_device(args.device))
     result = predictor.predict(args.predict, top=args.top)
     if args.json:
         print(json.dumps({"photo": args.predict, "model": predictor.info["model"], **dataclasses.asdict(result)},
@@ -221,9 +224,9 @@ def predict(args) -> int:
 def add_class(args) -> int:
     if not args.attributes:
         raise ClassError("--add-class needs --attributes FILE (.csv or .json, one value per attribute)")
-    predictor = Predictor.load(args.model, backbone_weights=args.backbone_weights, device=pick_device(args.device))
+    predictor = Recognizer.load(args.model, backbone_weights=args.backbone_weights, device=pick_device(args.device))
     predictor.add_class(args.add_class, read_attribute_file(args.attributes), normalised=args.normalised)
-    print(f"added {args.add_class} to {predictor.info['model']} (saved in {predictor.registry.path})")
+    print(f"added {args.add_class} to {predictor.info['model']} (saved in {predictor.classes_path})")
     return 0
 
 
@@ -233,7 +236,7 @@ def list_classes(args) -> int:
     meta = read_metadata(checkpoint)
     for name, kind in zip(meta["class_names"], meta["class_kinds"]):
         print(f"{kind:7} {name}")
-    for name in user_class_names(checkpoint):
+    for name in saved_class_names(checkpoint):
         print(f"{'user':7} {name}")
     return 0
 

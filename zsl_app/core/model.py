@@ -10,12 +10,12 @@ from zsl_app.storage.data import MinMaxScaler
 from .classifier import SoftmaxClassifier, predict_logits
 from .heads import Head
 
-KINDS = ("seen", "unseen", "user")
+KINDS = ("seen", "unseen")
 
 
 @dataclass
 class ZSLModel:
-    """Everything needed to classify features of one feature space, and to add classes later."""
+    """Everything needed to classify features of one feature space; never changed once trained or loaded."""
 
     head: Head
     classifier: SoftmaxClassifier
@@ -25,7 +25,7 @@ class ZSLModel:
     attributes: np.ndarray  # (C, A) L2-normalised class attribute vectors
     meta: dict = field(default_factory=dict)  # dataset, method, config, metrics, feature space, ...
     replay_x: np.ndarray | None = None  # (M, E) classifier-space examples of seen classes,
-    replay_y: np.ndarray | None = None  # (M,) kept so the classifier can be refit with new classes
+    replay_y: np.ndarray | None = None  # (M,) kept so rows for new classes can be fit beside the trained ones
 
     @property
     def feature_space(self) -> str:
@@ -43,14 +43,27 @@ class ZSLModel:
         return self.head.embed(x.to(self.head.device))
 
     @torch.no_grad()
-    def scores(self, features: np.ndarray) -> np.ndarray:
-        """Calibrated logits (N, C) for raw backbone features (N, D)."""
-        logits = predict_logits(self.classifier, self.embed(features)).cpu().numpy()
-        seen = np.array([k == "seen" for k in self.class_kinds])
+    def logits(self, embedded: torch.Tensor) -> np.ndarray:
+        """Raw classifier logits (N, C) for classifier-space examples (N, E)."""
+        return predict_logits(self.classifier, embedded).cpu().numpy()
+
+    def calibrate(self, logits: np.ndarray) -> np.ndarray:
+        """Calibrated stacking: gamma off the seen classes' logits (N, C + K); the K columns past this
+        model's classes (classes added beside it) are never seen classes."""
+        seen = np.zeros(logits.shape[1], dtype=bool)
+        seen[:len(self.class_kinds)] = [k == "seen" for k in self.class_kinds]
         return logits - self.calibration * seen[None, :]
 
+    def scores(self, features: np.ndarray) -> np.ndarray:
+        """Calibrated logits (N, C) for raw backbone features (N, D)."""
+        return self.calibrate(self.logits(self.embed(features)))
+
     def probabilities(self, features: np.ndarray) -> np.ndarray:
-        """Softmax over every known class (N, C)."""
-        s = self.scores(features)
-        e = np.exp(s - s.max(axis=1, keepdims=True))
-        return e / e.sum(axis=1, keepdims=True)
+        """Softmax over every class of the model (N, C)."""
+        return softmax(self.scores(features))
+
+
+def softmax(scores: np.ndarray) -> np.ndarray:
+    """Row-wise softmax of (N, C) scores."""
+    e = np.exp(scores - scores.max(axis=1, keepdims=True))
+    return e / e.sum(axis=1, keepdims=True)

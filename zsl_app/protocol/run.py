@@ -9,7 +9,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from zsl_app.app.classes import human_scale_meta
+from zsl_app.core.attribute_scale import human_scale_meta
 from zsl_app.core.classifier import ClassifierConfig, predict_logits, train_classifier
 from zsl_app.core.heads import HEADS, create_head
 from zsl_app.core.heads.base import make_config

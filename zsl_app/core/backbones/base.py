@@ -108,6 +108,19 @@ class Backbone:
             batch = batch.to(self.device).contiguous(memory_format=torch.channels_last)
             return torch.cat([self.net(chunk) for chunk in batch.split(CHUNK)]).cpu()
 
+    def embed_lower(self, batch: torch.Tensor, cut: int) -> torch.Tensor:
+        """Preprocessed images (B, 3, H, W) -> the activation maps entering block `cut`, on the CPU."""
+        self.check_finetunable()
+        with torch.inference_mode():
+            batch = batch.to(self.device).contiguous(memory_format=torch.channels_last)
+            return torch.cat([self.net.bottom(chunk, cut) for chunk in batch.split(CHUNK)]).cpu()
+
+    def check_finetunable(self) -> None:
+        """Fine-tuning cuts the network between stages; only networks that name their stages can be cut."""
+        if not hasattr(self.net, "stage_starts"):
+            raise BackboneError(f"{self.name} cannot be fine-tuned: its network does not name the stages a "
+                                f"fine-tune cuts between (the effnet-lite backbones do)")
+
     def embed_images(self, images: Sequence[Image.Image]) -> np.ndarray:
         """PIL images -> (N, feature_dim) float32."""
         if not images:

@@ -98,23 +98,43 @@ class EfficientNetLite(nn.Module):
         self._conv_stem = SameConv2d(3, 32, 3, stride=2)  # Lite models keep stem and head unscaled
         self._bn0 = nn.BatchNorm2d(32, eps=BN_EPS)
         self._blocks = nn.ModuleList()
+        self.stage_starts: list[int] = []  # index of each stage's first block: where a fine-tune can cut
         for i, (repeats, kernel, stride, expand, cin, cout) in enumerate(STAGES):
             cin = 32 if i == 0 else round_filters(cin, config.width)
             cout = round_filters(cout, config.width)
             if 0 < i < len(STAGES) - 1:
                 repeats = math.ceil(repeats * config.depth)
+            self.stage_starts.append(len(self._blocks))
             for r in range(repeats):
                 self._blocks.append(MBConv(cin if r == 0 else cout, cout, kernel, stride if r == 0 else 1, expand))
-        self._conv_head = SameConv2d(cout, 1280, 1)
-        self._bn1 = nn.BatchNorm2d(1280, eps=BN_EPS)
+        self.feature_dim = 1280
+        self._conv_head = SameConv2d(cout, self.feature_dim, 1)
+        self._bn1 = nn.BatchNorm2d(self.feature_dim, eps=BN_EPS)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Images (B, 3, H, W) -> pooled features (B, 1280), each in [0, 6]."""
-        x = F.relu6(self._bn0(self._conv_stem(x)))
-        for block in self._blocks:
+        return self.top(self.bottom(x, len(self._blocks)), len(self._blocks))
+
+    def bottom(self, x: torch.Tensor, cut: int) -> torch.Tensor:
+        """Images (B, 3, H, W) -> the activation map entering block `cut`."""
+        return self.blocks(F.relu6(self._bn0(self._conv_stem(x))), 0, cut)
+
+    def blocks(self, x: torch.Tensor, start: int, end: int) -> torch.Tensor:
+        """The activation map entering block `start` -> the one entering block `end`."""
+        for block in self._blocks[start:end]:
             x = block(x)
+        return x
+
+    def top(self, x: torch.Tensor, cut: int) -> torch.Tensor:
+        """The activation map entering block `cut` -> pooled features (B, 1280)."""
+        x = self.blocks(x, cut, len(self._blocks))
         x = F.relu6(self._bn1(self._conv_head(x)))  # (B, 1280, H/32, W/32)
         return x.mean(dim=(2, 3))
+
+    def top_parameters(self, cut: int) -> dict[str, nn.Parameter]:
+        """The parameters `top(x, cut)` uses, by state-dict name."""
+        prefixes = tuple(f"_blocks.{i}." for i in range(cut, len(self._blocks))) + ("_conv_head.", "_bn1.")
+        return {k: v for k, v in self.named_parameters() if k.startswith(prefixes)}
 
 
 def package_weights(package: str, filename: str) -> Path:

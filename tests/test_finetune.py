@@ -1,0 +1,111 @@
+"""Backbone fine-tuning: the cut network, training on cached maps, the saved backbone, and honest data use
+on the real CUB split files (no fine-tune ever sees a test photo, a validation-unseen photo or a held-out one)."""
+
+import numpy as np
+import pytest
+import torch
+
+from zsl_app.core.backbones import RANDOM, BackboneError, create_backbone
+from zsl_app.core.finetune import FinetuneConfig, Top, top_features, train_top
+from zsl_app.protocol import finetune as pipeline
+from zsl_app.storage.data import load_benchmark, validation_split
+from zsl_app.storage.finetuned import load_finetuned, save_finetuned
+
+from conftest import XLSA17, needs_real_cub
+
+QUICK = FinetuneConfig(epochs=1, batch_size=32, lr=1e-3)
+
+
+@pytest.fixture(scope="module")
+def lite0():
+    torch.manual_seed(0)
+    return create_backbone("effnet-lite0", weights=RANDOM)
+
+
+def channels_into(backbone, cut: int) -> int:
+    with torch.no_grad():
+        return backbone.net.bottom(torch.rand(1, 3, 32, 32), cut).shape[1]
+
+
+def test_top_of_bottom_is_the_whole_network(lite0):
+    x = torch.randn(2, 3, 64, 64)
+    cut = lite0.net.stage_starts[-2]
+    with torch.no_grad():
+        assert torch.allclose(lite0.net.top(lite0.net.bottom(x, cut), cut), lite0.net(x), atol=1e-5)
+
+
+def test_training_changes_only_the_top_and_never_the_backbone(lite0):
+    cut = lite0.net.stage_starts[-1]
+    before = {k: v.clone() for k, v in lite0.net.state_dict().items()}
+    top = Top(lite0.net, cut)
+    maps = torch.rand(2, 40, channels_into(lite0, cut), 3, 3)
+    labels = torch.arange(40) % 4
+    trained_before = top.state()
+    train_top(top, maps, labels, 4, QUICK, generator=torch.Generator().manual_seed(0))
+    after = top.state()
+    assert any(not torch.equal(trained_before[k], after[k]) for k in after)
+    assert all(k.startswith((f"_blocks.{cut}.", "_conv_head.")) for k in after)
+    assert all(torch.equal(v, lite0.net.state_dict()[k]) for k, v in before.items())  # the backbone is untouched
+    feats = top_features(top, maps[0])
+    assert feats.shape == (40, 1280) and np.isfinite(feats).all()
+
+
+def test_config_refuses_out_of_range_settings():
+    with pytest.raises(ValueError, match="stages must be 1 or 2"):
+        FinetuneConfig(stages=3)
+    with pytest.raises(ValueError, match="epochs"):
+        FinetuneConfig(epochs=0)
+
+
+def test_resnet_cannot_be_cut():
+    backbone = create_backbone("resnet101", weights=RANDOM)
+    with pytest.raises(BackboneError, match="cannot be fine-tuned"):
+        backbone.check_finetunable()
+
+
+def test_saved_finetune_reproduces_its_features_through_the_photo_path(tmp_path):
+    base = create_backbone("effnet-lite0")
+    cut = base.net.stage_starts[-1]
+    top = Top(base.net, cut)
+    with torch.no_grad():
+        for p in top.trained.values():
+            p.add_(0.01 * torch.randn_like(p))
+    images = torch.rand(3, 3, 224, 224)
+    maps = base.embed_lower(images, cut)
+    expected = top_features(top, maps)
+    save_finetuned(tmp_path / "tuned", base, cut, top.state(), {"features_name": "lite0-ft"})
+    tuned = load_finetuned(tmp_path / "tuned")
+    assert tuned.features_name == "lite0-ft" and tuned.recipe != base.recipe
+    assert np.abs(tuned.embed(images).numpy() - expected).max() < 1e-2  # float16 storage
+    (tmp_path / "tuned.safetensors").write_bytes((tmp_path / "tuned.safetensors").read_bytes()[:-8] + bytes(8))
+    with pytest.raises(BackboneError, match="does not match the hash"):
+        load_finetuned(tmp_path / "tuned")
+
+
+@needs_real_cub
+def test_no_finetune_reads_a_photo_it_must_not(lite0, monkeypatch):
+    """On the real split files: fold k's fine-tune trains on trainclassesK photos minus the held-out
+    seen-validation ones; the final fine-tune on trainval_loc; none on a test photo."""
+    bench = load_benchmark(XLSA17, "CUB", "effnetlite2")
+    cut = lite0.net.stage_starts[-QUICK.stages]
+    photos = pipeline.Photos([f"{c}/x.jpg" for c in bench.labels], bench.labels,
+                             np.zeros((2, len(bench.labels), channels_into(lite0, cut), 1, 1), np.float32), cut)
+    trained_on = []
+    monkeypatch.setattr(pipeline, "train_top", lambda top, maps, labels, *a, **k: trained_on.append(len(labels)))
+    real_finetune = pipeline.finetune
+    rows_seen = []
+    monkeypatch.setattr(pipeline, "finetune", lambda photos, base, rows, *a, **k: (
+        rows_seen.append(np.asarray(rows)), real_finetune(photos, base, rows, *a, **k))[1])
+    test_rows = np.union1d(bench.test_seen, bench.test_unseen)
+    for fold in (1, 2, 3):
+        pipeline.validation_bench(bench, photos, lite0, QUICK, fold=fold, holdout=0.2, seed=0)
+        split = validation_split(bench, fold, 0.2, 0)
+        rows = rows_seen[-1]
+        assert np.array_equal(np.sort(rows), split.train)
+        assert not np.isin(bench.labels[rows], bench.class_list(f"valclasses{fold}.txt")).any()
+        assert not np.intersect1d(rows, split.eval_seen).size and not np.intersect1d(rows, test_rows).size
+    monkeypatch.setattr(pipeline, "save_finetuned", lambda *a, **k: None)
+    monkeypatch.setattr(pipeline, "write_features", lambda *a, **k: None)
+    pipeline.final_finetune(bench, photos, lite0, QUICK, seed=0, name="t", backbone_path=None)
+    assert np.array_equal(rows_seen[-1], bench.trainval) and not np.intersect1d(rows_seen[-1], test_rows).size
+    assert trained_on == [len(r) for r in rows_seen]

@@ -1,0 +1,100 @@
+"""The app's one object: a trained model and its backbone, with the user's classes beside it."""
+
+import time
+from pathlib import Path
+
+import numpy as np
+
+from zsl_app.core.model import ZSLModel
+
+from .classes import ClassError, ClassRules, name_key
+from .predictor import PredictResult, Predictor, Ranked
+from .user_classes import UserClasses
+
+TOP_ATTRIBUTES = 10
+
+
+class Recognizer:
+    """Predicts over the model's classes and the user's, and adds or removes the user's; the model itself
+    never changes, so evaluation reads `model` as trained."""
+
+    def __init__(self, predictor: Predictor, *, classes_path: str | Path | None = None):
+        self._predictor = predictor
+        model = predictor.model
+        self.attribute_names = predictor.attribute_names
+        self.human_scale_max = predictor.scale.high
+        self.info = predictor.info
+        self._rules = ClassRules(attribute_names=self.attribute_names, scale=predictor.scale,
+                                 builtin=model.class_names)
+        self._classes = UserClasses(model, self._rules, model_id=predictor.model_id, path=classes_path)
+
+    @classmethod
+    def load(cls, checkpoint: str | Path | None = None, *, backbone_weights=None, device="cpu") -> "Recognizer":
+        """Load a checkpoint (None: weights/default.json) with its backbone and its user classes."""
+        return cls(Predictor.load(checkpoint, backbone_weights=backbone_weights, device=device))
+
+    @property
+    def model(self) -> ZSLModel:
+        """The trained model as loaded, without the user's classes."""
+        return self._predictor.model
+
+    @property
+    def classes_path(self) -> Path:
+        """The file the user classes of this model are kept in."""
+        return self._classes.path
+
+    # --- prediction ----------------------------------------------------------------------------
+    def predict(self, image, top: int = 5) -> PredictResult:
+        """A photo (path, bytes, PIL image or array) -> the top classes; ImageError on a bad image."""
+        started = time.perf_counter()
+        return self._result(self._predictor.features(image), top, started)
+
+    def predict_features(self, features: np.ndarray, top: int = 5) -> PredictResult:
+        """Raw backbone features (D,) -> the top classes."""
+        started = time.perf_counter()
+        return self._result(self._predictor.check_features(features), top, started)
+
+    def _result(self, features: np.ndarray, top: int, started: float) -> PredictResult:
+        self._classes.refresh()
+        overlay = self._classes.overlay
+        probs = self._predictor.probabilities(features[None], overlay)[0]  # (C + K,)
+        names = self.model.class_names + list(overlay.names)
+        kinds = self.model.class_kinds + ["user"] * len(overlay)
+        order = np.argsort(-probs, kind="stable")[:max(1, top)]
+        ranked = [Ranked(names[i], float(probs[i]), kinds[i]) for i in order]
+        return PredictResult(ranked, self._strongest(self._predictor.read_attributes(features)),
+                             self._strongest(self.class_attributes(ranked[0].name)),
+                             time.perf_counter() - started)
+
+    def _strongest(self, values: np.ndarray) -> list[tuple[str, float]]:
+        order = np.argsort(-values, kind="stable")[:TOP_ATTRIBUTES]
+        return [(self.attribute_names[i], round(float(values[i]), 2)) for i in order]
+
+    # --- classes -------------------------------------------------------------------------------
+    def class_table(self) -> list[dict]:
+        """Every class the model knows, user classes last."""
+        self._classes.refresh()
+        return ([{"name": n, "kind": k} for n, k in zip(self.model.class_names, self.model.class_kinds)]
+                + [{"name": n, "kind": "user"} for n in self._classes.names()])
+
+    def class_attributes(self, name: str) -> np.ndarray:
+        """A class's attribute vector on the dataset's own scale (CUB: 0-100)."""
+        key = name_key(name)
+        for i, n in enumerate(self.model.class_names):
+            if n == name or name_key(n) == key:
+                return self._predictor.class_attributes(i)
+        self._classes.refresh()
+        for c in self._classes.classes:
+            if c.name == name or name_key(c.name) == key:
+                return np.asarray(c.human, dtype=np.float32)
+        raise ClassError(f"the model has no class {name!r}")
+
+    def add_class(self, name: str, attributes, *, normalised: bool = False) -> None:
+        """Validate, synthesize its features, fit its classifier row, persist; ClassError changes nothing."""
+        self._classes.refresh()
+        self._classes.add(self._rules.new_class(name, attributes, normalised=normalised,
+                                                existing=self._classes.names()))
+
+    def remove_class(self, name: str) -> None:
+        """Forget a user class; the ones added after it are refit as if it had never been added."""
+        self._classes.remove(name)

@@ -1,0 +1,102 @@
+"""The fine-tuned feature space, made honestly: a backbone adapted per stage on the photos that stage may see.
+
+Validation fold k gets its own fine-tune on the fold's training photos (its seen classes, without
+the photos held out as seen-validation), so its unseen classes and held-out photos stay unseen;
+the final model's backbone is fine-tuned on trainval photos. No fine-tune reads a test photo."""
+
+import dataclasses
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from zsl_app.core.backbones import Backbone
+from zsl_app.core.finetune import FinetuneConfig, Top, round_to_half, top_features, train_top
+from zsl_app.core.training import ProgressCallback
+from zsl_app.storage.activations import CacheKey, as_tensor, cached_lower
+from zsl_app.storage.data import Benchmark, DataError, validation_split
+from zsl_app.storage.extract import MAT_PREFIX, class_labels, read_images_txt, write_features
+from zsl_app.storage.finetuned import finetuned_recipe, save_finetuned
+
+@dataclass
+class Photos:
+    """A dataset's photos in the features file's row order, with the cached lower-stage activations."""
+
+    files: list[str]  # "<class folder>/<file>.jpg", images.txt order
+    labels: np.ndarray  # (N,) 0-based rows of allclasses_names
+    maps: np.ndarray  # (views, N, C, H, W) float32, memory-mapped
+    cut: int  # the block the cached maps enter
+
+
+@dataclass
+class Finetuned:
+    """One fine-tune: its trained top and the features it gives every photo."""
+
+    top: Top
+    features: np.ndarray  # (N, feature_dim) float32 of the original (unflipped) photos
+    recipe: str  # its feature space
+    rows: np.ndarray  # the photos it was trained on
+
+
+def cut_of(base: Backbone, config: FinetuneConfig) -> int:
+    """The first trained block: the start of the top `config.stages` stages."""
+    base.check_finetunable()
+    return base.net.stage_starts[-config.stages]
+
+
+def load_photos(images_root: Path, att_splits: Path, base: Backbone, cut: int, cache_dir: Path, *,
+                workers: int = 2, progress=None) -> Photos:
+    """List the photos, label them from their class folders and cache the activations entering block `cut`."""
+    files = read_images_txt(images_root)
+    labels = class_labels(files, att_splits) - 1
+    key = CacheKey.of(base.recipe, cut, files)
+    maps = cached_lower(cache_dir, f"{att_splits.parent.name.lower()}-{base.name}-cut{cut}", key,
+                        [images_root / "images" / f for f in files], base, workers=workers, progress=progress)
+    return Photos(files, labels, maps, cut)
+
+
+def check_rows_match(photos: Photos, bench: Benchmark) -> None:
+    """The photos must be the benchmark's rows, in order: same count, same labels."""
+    if len(photos.labels) != len(bench.labels) or not np.array_equal(photos.labels, bench.labels):
+        raise DataError(f"the photo folder lists {len(photos.labels)} photos whose classes do not match the "
+                        f"{len(bench.labels)} rows of {bench.root}/{bench.features_name}.mat; use the "
+                        f"CUB_200_2011 folder those features were extracted from")
+
+
+def finetune(photos: Photos, base: Backbone, rows: np.ndarray, config: FinetuneConfig, *, seed: int,
+             callback: ProgressCallback | None = None, stage: str = "fine-tune") -> Finetuned:
+    """Fine-tune the top of `base` on the photos `rows` (their classes are the softmax's), then embed every photo."""
+    cut = cut_of(base, config)
+    if photos.cut != cut:
+        raise ValueError(f"the cached activations enter block {photos.cut}; {config.stages} trained stages "
+                         f"start at block {cut}")
+    classes, labels = np.unique(photos.labels[rows], return_inverse=True)
+    torch.manual_seed(seed)
+    top = Top(base.net, cut)
+    train_top(top, as_tensor(photos.maps, rows), torch.as_tensor(labels), len(classes), config,
+              generator=torch.Generator().manual_seed(seed), callback=callback, stage=stage)
+    round_to_half(top)
+    return Finetuned(top, top_features(top, photos.maps[0]), finetuned_recipe(base.recipe, cut, top.state()), rows)
+
+
+def validation_bench(bench: Benchmark, photos: Photos, base: Backbone, config: FinetuneConfig, *, fold: int,
+                     holdout: float, seed: int, callback: ProgressCallback | None = None) -> Benchmark:
+    """The benchmark in the feature space of fold `fold`'s own fine-tune (its training photos only)."""
+    split = validation_split(bench, fold, holdout, seed)
+    tuned = finetune(photos, base, split.train, config, seed=seed, callback=callback, stage=f"fine-tune/fold {fold}")
+    return dataclasses.replace(bench, features=tuned.features, features_name=f"{bench.features_name}-ft-val{fold}",
+                               feature_space=tuned.recipe)
+
+
+def final_finetune(bench: Benchmark, photos: Photos, base: Backbone, config: FinetuneConfig, *, seed: int,
+                   name: str, backbone_path: Path, callback: ProgressCallback | None = None) -> Benchmark:
+    """Fine-tune on trainval photos; save the backbone and write features file `name` beside att_splits.mat."""
+    tuned = finetune(photos, base, bench.trainval, config, seed=seed, callback=callback, stage="fine-tune/final")
+    info = {"features_name": name, "dataset": bench.name, "trained_on": "trainval_loc",
+            "photos": int(len(tuned.rows)), "classes": int(len(np.unique(photos.labels[tuned.rows]))),
+            "config": dataclasses.asdict(config), "seed": seed}
+    save_finetuned(backbone_path, base, tuned.top.cut, tuned.top.state(), info)
+    write_features(bench.root / f"{name}.mat", tuned.features, photos.labels + 1,
+                   [MAT_PREFIX + f for f in photos.files], tuned.recipe)
+    return dataclasses.replace(bench, features=tuned.features, features_name=name, feature_space=tuned.recipe)

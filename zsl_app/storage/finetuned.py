@@ -1,0 +1,103 @@
+"""Fine-tuned backbones on disk: the trained top tensors in float16 (.safetensors) + JSON, on top of the
+base network's official weights; loading one gives a backbone of its own feature space."""
+
+import hashlib
+import json
+from pathlib import Path
+
+import torch
+from safetensors.torch import load_file, save_file
+
+from zsl_app.core.backbones import Backbone, BackboneError, create_backbone
+
+from .atomic import atomic_path, write_text_atomic
+from .paths import WEIGHTS_DIR, user_data_dir
+
+FORMAT = "zsl-app-finetuned-backbone/1"
+
+
+def backbones_dir() -> Path:
+    """Where fine-tunes made by this user are kept."""
+    return user_data_dir() / "backbones"
+
+
+def finetuned_recipe(base_recipe: str, cut: int, tensors: dict[str, torch.Tensor]) -> str:
+    """The feature space of a fine-tune: the base recipe, where it was cut, and the trained tensors' hash."""
+    return f"{base_recipe}; blocks from {cut} fine-tuned ({tensors_sha256(tensors)[:16]})"
+
+
+def tensors_sha256(tensors: dict[str, torch.Tensor]) -> str:
+    digest = hashlib.sha256()
+    for name in sorted(tensors):
+        digest.update(name.encode())
+        digest.update(tensors[name].detach().cpu().half().contiguous().numpy().tobytes())
+    return digest.hexdigest()
+
+
+def save_finetuned(path: Path, base: Backbone, cut: int, tensors: dict[str, torch.Tensor], info: dict) -> Path:
+    """Write the trained tensors (float16) and their JSON atomically; returns the JSON path.
+
+    `info` records the data, settings and seed of the fine-tune; `features_name` names its space."""
+    weights_path, meta_path = path.with_suffix(".safetensors"), path.with_suffix(".json")
+    half = {k: v.detach().cpu().half().contiguous() for k, v in tensors.items()}
+    with atomic_path(weights_path) as tmp:
+        save_file(half, str(tmp))
+    meta = {"format": FORMAT, "base": base.name, "base_recipe": base.recipe, "base_weights": base.weights_file,
+            "cut": cut, "trained": sorted(half), "recipe": finetuned_recipe(base.recipe, cut, half),
+            "weights_sha256": hashlib.sha256(weights_path.read_bytes()).hexdigest(), **info}
+    write_text_atomic(meta_path, json.dumps(meta, indent=1))
+    return meta_path
+
+
+def read_meta(path: Path) -> dict:
+    meta_path = Path(path).with_suffix(".json")
+    try:
+        meta = json.loads(meta_path.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise BackboneError(f"cannot read the fine-tuned backbone {meta_path} ({err})") from err
+    if not isinstance(meta, dict) or meta.get("format") != FORMAT:
+        raise BackboneError(f"{meta_path} is not a fine-tuned backbone of this app (format {FORMAT!r})")
+    return meta
+
+
+def load_finetuned(path: str | Path, *, device: str = "cpu") -> Backbone:
+    """The base backbone with its top replaced by a fine-tune; refuses a changed or foreign file."""
+    path = Path(path)
+    meta = read_meta(path)
+    weights_path = path.with_suffix(".safetensors")
+    if not weights_path.is_file():
+        raise BackboneError(f"missing fine-tuned weights {weights_path}")
+    if hashlib.sha256(weights_path.read_bytes()).hexdigest() != meta.get("weights_sha256"):
+        raise BackboneError(f"{weights_path} does not match the hash recorded in its JSON: the file changed "
+                            f"or is damaged; fine-tune again")
+    backbone = create_backbone(meta["base"], device=device)
+    if backbone.recipe != meta["base_recipe"]:
+        raise BackboneError(f"{path} fine-tunes '{meta['base_recipe']}', but {meta['base']} here is "
+                            f"'{backbone.recipe}'")
+    tensors = load_file(str(weights_path))
+    params = dict(backbone.net.named_parameters())
+    if sorted(tensors) != meta["trained"] or any(k not in params or params[k].shape != v.shape
+                                                 for k, v in tensors.items()):
+        raise BackboneError(f"{weights_path} does not hold tensors of {meta['base']}'s top from block {meta['cut']}")
+    with torch.no_grad():
+        for name, value in tensors.items():
+            params[name].copy_(value.float())
+    backbone.recipe = finetuned_recipe(meta["base_recipe"], meta["cut"], tensors)
+    if backbone.recipe != meta["recipe"]:
+        raise BackboneError(f"{path}: the tensors do not give the recorded feature space")
+    backbone.features_name = meta["features_name"]
+    return backbone
+
+
+def find_finetuned(feature_space: str, folders: list[Path]) -> Path | None:
+    """The fine-tuned backbone (JSON path) whose feature space is `feature_space`, searched in `folders`,
+    then in weights/ and the user's backbones folder."""
+    for folder in [*folders, WEIGHTS_DIR, backbones_dir()]:
+        for meta_path in sorted(Path(folder).glob("*.json")) if Path(folder).is_dir() else []:
+            try:
+                meta = json.loads(meta_path.read_text(encoding="utf-8"))
+            except (OSError, json.JSONDecodeError, UnicodeDecodeError):
+                continue
+            if isinstance(meta, dict) and meta.get("format") == FORMAT and meta.get("recipe") == feature_space:
+                return meta_path
+    return None
