@@ -1,18 +1,57 @@
 """The web app's API through gradio_client: every named event, against a real model on the real CUB features."""
 
+import json
+import os
+import re
+import shutil
 import time
+import uuid
+from pathlib import Path
 
+import httpx
 import pytest
+from conftest import SAMPLES, XLSA17
 from gradio_client import Client, handle_file
 from ui_app import closest_unseen, probability, running_app, sample_photos
 
 from zsl_app.app.ui.classes import ZEROS
+from zsl_app.storage.paths import PROJECT_ROOT
+
+EVIL = "<a href='http://evil.example/'>CLICK</a>"
 
 
 @pytest.fixture(scope="module")
 def app(tmp_path_factory):
     with running_app(tmp_path_factory.mktemp("ui_api")) as (url, predictor):
         yield Client(url, verbose=False), predictor
+
+
+@pytest.fixture(scope="module")
+def read_only_app(tmp_path_factory):
+    with running_app(tmp_path_factory.mktemp("ui_read_only"), read_only=True) as (url, predictor):
+        yield Client(url, verbose=False), predictor
+
+
+def raw_call(client: Client, api: str, data: list) -> tuple[str, object]:
+    """POST a payload as any HTTP client may shape it -> (the event's kind, its data)."""
+    base = f"{client.src.rstrip('/')}/gradio_api/call/{api}"
+    event_id = httpx.post(base, json={"data": data}, timeout=30).json()["event_id"]
+    text = httpx.get(f"{base}/{event_id}", timeout=60).text
+    kind = next(line[7:] for line in text.splitlines() if line.startswith("event: ") and "heartbeat" not in line)
+    payload = [line[6:] for line in text.splitlines() if line.startswith("data: ")][-1]
+    return kind, json.loads(payload)
+
+
+def foreign_copy(path: Path) -> str:
+    """A copy of `path` in gradio's upload folder that this app never stored (another app's, say)."""
+    from gradio.utils import get_upload_folder
+    folder = Path(get_upload_folder()) / f"test-{uuid.uuid4().hex}"
+    folder.mkdir(parents=True)
+    return str(shutil.copy(path, folder / path.name))
+
+
+def server_config(client: Client) -> str:
+    return httpx.get(f"{client.src.rstrip('/')}/config", timeout=30).text
 
 
 def table(values: dict) -> dict:
@@ -48,6 +87,79 @@ def test_predict_refuses_a_non_image_clearly(app, tmp_path):
         client.predict(handle_file(notes), api_name="/predict")
     label, *_ = client.predict(handle_file(sample_photos()[1]), api_name="/predict")  # still serving
     assert label["confidences"]
+
+
+def test_predict_reads_only_the_files_gradio_stored_for_this_app(app, tmp_path):
+    """The event decodes the photo itself (preprocess=False), so the payload's path once reached
+    open() as sent: any readable file was classified, /dev/zero read until MemoryError, a FIFO blocked a
+    worker, and the answers told existing files from missing ones."""
+    client, _ = app
+    photo = sample_photos()[0]
+    fifo = tmp_path / "fifo.jpg"
+    os.mkfifo(fifo)
+    refusal = ("error", {"error": "no photo was received; upload it again", "duration": 10, "visible": True,
+                         "title": "No photo"})
+    for path in [str(photo), "/etc/passwd", "/dev/zero", str(fifo), str(tmp_path / "missing.jpg"),
+                 foreign_copy(photo)]:
+        started = time.perf_counter()
+        assert raw_call(client, "predict", [{"path": path}]) == refusal, path
+        assert time.perf_counter() - started < 10
+    assert raw_call(client, "predict", [{"url": "data:image/png;base64,AAAA"}]) == refusal
+    # A payload marked as a file gradio checks itself first: outside its upload folder it answers no message.
+    assert raw_call(client, "predict", [{"path": str(photo), "meta": {"_type": "gradio.FileData"}}])[0] == "error"
+    example = next(c for c in json.loads(server_config(client))["components"] if c["type"] == "dataset")
+    kind, (label, *_) = raw_call(client, "predict", [example["props"]["samples"][0][0]])  # an example photo
+    assert kind == "complete" and label["confidences"]
+
+
+def test_read_vector_reads_only_uploaded_files(app, tmp_path):
+    """Like predict, the event skips gradio's preprocessing; its payloads must stay as checked as before."""
+    client, predictor = app
+    (tmp_path / "v.json").write_text(json.dumps({predictor.attribute_names[0]: 42}))
+    for payload in [{"path": str(tmp_path / "v.json")}, {"path": foreign_copy(tmp_path / "v.json")},
+                    {"path": str(tmp_path / "v.json"), "meta": {"_type": "gradio.FileData"}}]:
+        kind, answer = raw_call(client, "read_vector", [payload])
+        assert kind == "error" and "42" not in json.dumps(answer), payload
+
+
+def test_no_server_path_in_the_page_config(app):
+    """/config is public; it held the data root and the runs folder (in labels) and the example folder."""
+    client, _ = app
+    config = server_config(client)
+    for path in [XLSA17, SAMPLES, PROJECT_ROOT, Path(os.environ["ZSL_USER_DIR"]).parent, Path.home()]:
+        assert str(path) not in config, path
+
+
+def test_user_text_is_escaped_in_status_and_toasts(app):
+    """Gradio renders Markdown and toast messages as HTML: a stored name became a live link for everyone."""
+    client, predictor = app
+    zeros = {row[0]: row[1] for row in client.predict(ZEROS, api_name="/template")["data"]}
+    status = client.predict(EVIL, table(dict(zeros, **{next(iter(zeros)): 50})), api_name="/add_class")
+    assert re.sub(r"\\(.)", r"\1", status).startswith(f"added **{EVIL}**")  # Markdown source of the literal name
+    assert not re.search(r"(?<!\\)[<>\[\]()]", status)  # no unescaped character that opens a tag or link
+    with pytest.raises(Exception) as refused:
+        client.predict("no such class", api_name="/remove_class")  # the message lists every user class
+    assert "&lt;a href='http://evil.example/'&gt;CLICK&lt;/a&gt;" in str(refused.value) and "<a" not in str(refused.value)
+    assert "removed" in client.predict(EVIL, api_name="/remove_class")
+    assert [c for c in predictor.class_table() if c["kind"] == "user"] == []
+
+
+def test_read_only_server_refuses_every_change(read_only_app):
+    client, predictor = read_only_app
+    before = predictor.class_table()
+    zeros = {row[0]: row[1] for row in client.predict(ZEROS, api_name="/template")["data"]}
+    calls = [(("Bird", table(dict(zeros, **{next(iter(zeros)): 50}))), "/add_class", "adding classes"),
+             (("Bird",), "/remove_class", "removing classes"),
+             (("CUB", "effnetlite2", "vae-cflow", 4, 0, 0, 10, 2, False), "/train", "training"),
+             ((), "/cancel_training", "cancelling a training"),
+             (("anything",), "/activate", "changing the active model")]
+    for args, api, action in calls:
+        with pytest.raises(Exception, match=f"{action} is switched off on this server \\(started with --read-only\\)"):
+            client.predict(*args, api_name=api)
+    assert predictor.class_table() == before
+    label, *_ = client.predict(handle_file(sample_photos()[0]), api_name="/predict")
+    assert label["confidences"]
+    assert "Read-only demo" in server_config(client)
 
 
 def test_list_and_inspect_classes(app):

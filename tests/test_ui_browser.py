@@ -1,6 +1,10 @@
-"""The web app in a real headless Chromium: predict, add classes, train, evaluate; screenshots of every tab."""
+"""The web app in a real headless Chromium: predict, add classes, train, evaluate; screenshots of every tab.
+
+Screenshots go to a temporary folder; `python tools/screenshots.py` runs these tests with ZSL_SCREENSHOTS
+set to assets/screenshots/ to refresh the README's."""
 
 import json
+import os
 import re
 from pathlib import Path
 
@@ -9,10 +13,11 @@ from ui_app import closest_unseen, running_app, sample_photos
 
 from zsl_app.app.ui.evaluate import short_name
 
+EVIL = "<a href='http://evil.example/'>CLICK</a>"
+
 CHROMIUM = Path("/usr/bin/chromium")  # Debian's package; `playwright install` cannot download here
 ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
         "--disable-sync"]
-SCREENSHOTS = Path(__file__).resolve().parents[1] / "assets" / "screenshots"
 TIMEOUT_MS = 60_000
 
 sync_api = pytest.importorskip("playwright.sync_api", reason="pip install playwright (the Python driver)")
@@ -27,16 +32,32 @@ def app(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def page(app):
-    url, _ = app
+def browser():
     with sync_api.sync_playwright() as p:
         browser = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
-        page = browser.new_page(viewport={"width": 1400, "height": 1000})
-        page.set_default_timeout(TIMEOUT_MS)
-        page.goto(url)
-        page.get_by_role("button", name="Classify").wait_for()
-        yield page
+        yield browser
         browser.close()
+
+
+def open_page(browser, url: str):
+    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    page.set_default_timeout(TIMEOUT_MS)
+    page.goto(url)
+    page.get_by_role("button", name="Classify").wait_for()
+    return page
+
+
+@pytest.fixture(scope="module")
+def page(app, browser):
+    yield open_page(browser, app[0])
+
+
+@pytest.fixture(scope="module")
+def screenshots(tmp_path_factory) -> Path:
+    """Where screenshots go: a temporary folder, or $ZSL_SCREENSHOTS (tools/screenshots.py)."""
+    folder = Path(os.environ.get("ZSL_SCREENSHOTS") or tmp_path_factory.mktemp("screenshots"))
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
 
 
 def upload_photo(page, path: Path) -> None:
@@ -61,9 +82,8 @@ def toast(page, text: str) -> None:
     page.locator(".toast-body .toast-close").first.click()
 
 
-def screenshot(page, name: str) -> None:
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(SCREENSHOTS / name), full_page=True)
+def screenshot(page, folder: Path, name: str) -> None:
+    page.screenshot(path=str(folder / name), full_page=True)
 
 
 def expected_lines(predictor, photo) -> list[str]:
@@ -71,7 +91,7 @@ def expected_lines(predictor, photo) -> list[str]:
     return [f"{short_name(r.name)} ({kinds[r.kind]})" for r in predictor.predict(photo, top=5).ranked]
 
 
-def test_upload_a_photo_and_read_the_top5(page, app):
+def test_upload_a_photo_and_read_the_top5(page, app, screenshots):
     _, predictor = app
     photo = sample_photos()[0]
     upload_photo(page, photo)
@@ -79,7 +99,7 @@ def test_upload_a_photo_and_read_the_top5(page, app):
     assert wait_for_top5(page, expected[0]) == expected
     page.get_by_text(" ms").first.wait_for()  # the latency beside the model in use
     assert page.locator("text=read in the photo").count() >= 1
-    screenshot(page, "predict.png")
+    screenshot(page, screenshots, "predict.png")
 
 
 def test_a_non_image_gets_a_clear_error_and_the_app_keeps_working(page, app, tmp_path):
@@ -98,7 +118,7 @@ def test_a_non_image_gets_a_clear_error_and_the_app_keeps_working(page, app, tmp
     assert wait_for_top5(page, expected[0]) == expected
 
 
-def test_add_a_bad_then_a_good_class(page, app, tmp_path):
+def test_add_a_bad_then_a_good_class(page, app, tmp_path, screenshots):
     _, predictor = app
     photo, unseen, rank = closest_unseen(predictor)
     upload_photo(page, photo)
@@ -125,14 +145,14 @@ def test_add_a_bad_then_a_good_class(page, app, tmp_path):
     assert predictor.class_table()[-1] == {"name": "Twin class", "kind": "user"}
     page.get_by_role("radio", name="user-added").check()
     sync_api.expect(page.locator("#classes")).to_contain_text("Twin class")
-    screenshot(page, "classes.png")
+    screenshot(page, screenshots, "classes.png")
 
     page.get_by_role("tab", name="Predict").click()  # re-predicted at once on the photo shown
     if rank <= 2:  # see test_ui_api: the twin of so high an unseen class makes the top 5
         page.locator("#top5").get_by_text("Twin class (user-added)").first.wait_for()
 
 
-def test_train_shows_progress_and_the_result_table(page):
+def test_train_shows_progress_and_the_result_table(page, screenshots):
     page.get_by_role("tab", name="Train").click()
     for label, value in (("iters (training length)", "4"), ("synthetic samples per unseen class", "10"),
                          ("classifier epochs", "2")):
@@ -144,12 +164,48 @@ def test_train_shows_progress_and_the_result_table(page):
     assert re.search(r"step \d+/\d+", status.inner_text())
     sync_api.expect(page.locator("#train-results")).to_contain_text("test_uncalibrated", timeout=300_000)
     assert "saved" in status.inner_text()
-    screenshot(page, "train.png")
+    screenshot(page, screenshots, "train.png")
 
 
-def test_evaluate_tab_shows_metrics_and_plots(page):
+def test_evaluate_tab_shows_metrics_and_plots(page, screenshots):
     page.get_by_role("tab", name="Evaluate").click()
     sync_api.expect(page.locator("#evaluate-note")).to_contain_text("recomputed", timeout=120_000)
     sync_api.expect(page.get_by_text("test (recomputed now)").last).to_be_visible()
     page.wait_for_timeout(1000)  # let the two figures render
-    screenshot(page, "evaluate.png")
+    screenshot(page, screenshots, "evaluate.png")
+
+
+def test_class_names_show_as_text_never_as_markup(page, app):
+    """A stored name once became a live link in the status line, and in the toast that lists user classes."""
+    _, predictor = app
+    page.get_by_role("tab", name="Classes").click()
+    page.locator("#new-name textarea, #new-name input").first.fill(EVIL)
+    template = page.get_by_label("start from")
+    template.click()
+    template.fill("")
+    template.press_sequentially(predictor.class_table()[0]["name"])
+    page.get_by_role("option", name=predictor.class_table()[0]["name"], exact=True).click()
+    page.get_by_role("button", name="Add class").click()
+    sync_api.expect(page.locator("#class-status")).to_contain_text(f"added {EVIL}")
+    removable = page.get_by_label("user-added class")
+    removable.fill("no such class")
+    removable.press("Enter")
+    page.get_by_role("button", name="Remove class").click()
+    page.locator(".toast-body").filter(has_text=EVIL).first.wait_for()  # the toast lists every user class
+    assert page.locator("a[href*='evil.example']").count() == 0
+    page.locator(".toast-body .toast-close").first.click()
+    predictor.remove_class(EVIL)
+
+
+def test_a_read_only_server_hides_every_change(browser, tmp_path_factory):
+    with running_app(tmp_path_factory.mktemp("ui_read_only"), read_only=True) as (url, _):
+        page = open_page(browser, url)
+        page.get_by_text("Read-only demo").wait_for()
+        page.get_by_role("tab", name="Classes").click()
+        page.get_by_text("Adding and removing classes is switched off on this server.").wait_for()
+        assert not page.get_by_role("button", name="Add class").is_visible()
+        page.get_by_role("tab", name="Train").click()
+        page.get_by_text("Training and changing the active model are switched off on this server.").wait_for()
+        assert not page.get_by_role("button", name="Train", exact=True).is_visible()
+        assert not page.get_by_role("button", name="Make active").is_visible()
+        page.close()

@@ -70,7 +70,7 @@ def free_port() -> int:
 
 
 @contextmanager
-def running_app(tmp: Path, *, examples_dir: Path | None = SAMPLES):
+def running_app(tmp: Path, *, examples_dir: Path | None = SAMPLES, read_only: bool = False):
     """Yield (url, predictor) of the app serving a small CUB model; user classes and runs live in `tmp`."""
     require_real_cub()
     old = os.environ.get("ZSL_USER_DIR")
@@ -79,7 +79,8 @@ def running_app(tmp: Path, *, examples_dir: Path | None = SAMPLES):
         from zsl_app.app.recognizer import Recognizer
         from zsl_app.app.ui.layout import build_app, launch
         predictor = Recognizer.load(small_checkpoint(tmp))
-        demo = build_app(predictor, data_root=XLSA17, examples_dir=examples_dir, runs_dir=tmp / "runs")
+        demo = build_app(predictor, data_root=XLSA17, examples_dir=examples_dir, runs_dir=tmp / "runs",
+                         read_only=read_only)
         _, url, _ = launch(demo, port=free_port(), block=False)
         try:
             yield url, predictor
