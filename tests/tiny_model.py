@@ -10,7 +10,8 @@ from zsl_app.app.predictor import Predictor
 from zsl_app.app.recognizer import Recognizer
 from zsl_app.app.user_classes import UserClasses
 from zsl_app.core.attribute_scale import human_scale_meta
-from zsl_app.protocol.run import Protocol, train_and_evaluate
+from zsl_app.protocol import resolve_spec
+from zsl_app.protocol.run import run_protocol
 from zsl_app.storage.checkpoint import load_model, save_model
 from zsl_app.storage.data import load_benchmark
 
@@ -21,8 +22,9 @@ def tiny_checkpoint(folder: Path, *, iters: int = 150):
     """(benchmark, checkpoint stem) of a model trained for seconds, with the dataset's human scale."""
     torch.set_num_threads(1)
     bench = load_benchmark(write_tiny_xlsa17(folder / "xlsa17"), "CUB", "tinyfeat")
-    model = train_and_evaluate(bench, "vae-cflow", {**TINY_HEAD, "iters": iters},
-                               protocol=Protocol(select=False, calibrate=False), seed=0).model
+    spec = resolve_spec("CUB", "vae-cflow", head={**TINY_HEAD, "iters": iters},
+                        protocol={"select": False, "calibrate": False})
+    model = run_protocol(spec, bench).model
     model.meta["human_scale"] = human_scale_meta(bench.original_attributes,
                                                  [bench.class_names.index(n) for n in model.class_names])
     stem = folder / "tiny-model"

@@ -30,7 +30,7 @@ class ClassStore:
         self.lock_path = self.path.with_name(self.path.name + ".lock")
         self._seen = None  # the file's identity when last read: None = never read
         self._thread_lock = threading.RLock()  # threads of one process queue here; the holder may re-enter
-        self._depth = 0
+        self._depth, self._fd = 0, None
 
     def changed(self) -> bool:
         """Whether the file was written (by any process) since this store last read it."""
