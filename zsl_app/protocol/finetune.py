@@ -56,6 +56,15 @@ def load_photos(images_root: Path, att_splits: Path, base: Backbone, cut: int, c
     return Photos(files, labels, maps, cut)
 
 
+def write_base_features(folder: Path, photos: Photos, base: Backbone) -> Path:
+    """The frozen backbone's features file `<folder>/<base.features_name>.mat`, computed from the cache
+    (the frozen top over the cached maps): the same rows `--extract` would write."""
+    out = folder / f"{base.features_name}.mat"
+    features = top_features(Top(base.net, photos.cut), photos.maps[0])
+    write_features(out, features, photos.labels + 1, [MAT_PREFIX + f for f in photos.files], base.recipe)
+    return out
+
+
 def check_rows_match(photos: Photos, bench: Benchmark) -> None:
     """The photos must be the benchmark's rows, in order: same count, same labels."""
     if len(photos.labels) != len(bench.labels) or not np.array_equal(photos.labels, bench.labels):

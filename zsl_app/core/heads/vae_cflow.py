@@ -26,7 +26,6 @@ class VAECFlowConfig:
     iters: int = 5000  # most training iterations (paper CUB 25K-35K, too slow here); chosen on validation
     cls_weight: float = 0.01  # weight of the latent classification loss (reference code 0.01)
     temperature: float = 1.0  # T of Eq. 11 (reference 1.0, paper best ~1.1); chosen on validation
-    seen_samples: int = 0  # 0: the classifier sees every real seen feature (paper)
     unseen_samples: int = 600  # synthetic features per unseen class (paper CUB 600)
     seed: int = 0  # seed of the flow's fixed channel permutations
 
@@ -37,6 +36,8 @@ class VAECFlow(Head):
 
     Config = VAECFlowConfig
     selection_grid = {"temperature": (0.9, 1.0, 1.1)}
+    limits = {"iters": (1, 200_000), "temperature": (0.01, 10.0), "unseen_samples": (1, 10_000)}
+    retired_fields = {"seen_samples": 0}  # the classifier always sees every real seen feature (paper)
     dataset_defaults = {"AWA1": {"unseen_samples": 6000}, "AWA2": {"unseen_samples": 6000},
                         "SUN": {"unseen_samples": 192}, "APY": {"unseen_samples": 600}}
 
@@ -88,12 +89,11 @@ class VAECFlow(Head):
         return x
 
     @torch.no_grad()
-    def synthesize(self, att, n, generator, temperature: float | None = None):
-        t = self.config.temperature if temperature is None else temperature
+    def synthesize(self, att, n, generator):
         mu, logvar = self.prior(att)  # (C, D)
         mu, std = mu.repeat_interleave(n, 0), torch.exp(0.5 * logvar).repeat_interleave(n, 0)
         noise = torch.randn(mu.shape, generator=generator, device="cpu").to(mu.device)
-        return self.flow.inverse(mu + math.sqrt(t) * std * noise)
+        return self.flow.inverse(mu + math.sqrt(self.config.temperature) * std * noise)
 
     @torch.no_grad()
     def decode_attributes(self, x: torch.Tensor) -> torch.Tensor:
