@@ -108,3 +108,29 @@ def test_train_with_selection_carries_the_chosen_calibration(trained, tmp_path):
     assert main(args) == 0
     selection = json.loads((tmp_path / "cub-vae-cflow-effnetlite0-s0.json").read_text())["selection"]
     assert selection["calibration"] == "rate" and "validation_gamma" in selection
+
+
+@pytest.mark.parametrize("action", ["--train", "--eval", "--predict", "--add-class", "--remove-class", "--extract"])
+@pytest.mark.parametrize("value", ["", "  "])
+def test_an_empty_action_argument_is_an_error_not_the_web_app(action, value, capsys, monkeypatch):
+    monkeypatch.setattr("zsl_app.app.ui.layout.serve", lambda args: pytest.fail("the web app was started"))
+    with pytest.raises(SystemExit) as exit:
+        main([action, value, "--attributes", "a.csv"])
+    assert exit.value.code == 2
+    assert f"argument {action}: expected a value, got an empty one" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--seed", "-1"], "seed must be a whole number from 0 to 4,294,967,295; got -1"),
+    (["--seed", str(2**70)], "seed must be a whole number from 0 to 4,294,967,295"),
+    (["--iters", "0"], "vae-cflow iters must be a whole number from 1 to 200,000; got 0"),
+    (["--iters", str(10**9)], "vae-cflow iters must be a whole number from 1 to 200,000"),
+    (["--method", "dvae", "--iters", str(10**9)], "dvae epochs must be a whole number from 1 to 2,000"),
+    (["--classifier-epochs", str(10**9)], "classifier epochs must be a whole number from 1 to 1,000"),
+    (["--temperature", "-1"], "vae-cflow temperature must be a number from 0.01 to 10.0"),
+    (["--method", "dvae", "--temperature", "1"], "unknown dvae options ['temperature']"),
+    (["--folds", "1", "1"], "validation folds must be distinct"),
+])
+def test_out_of_range_training_settings_are_refused_before_any_data_is_read(argv, message, tmp_path, capsys):
+    assert main(["--train", "cub", "--data-root", str(tmp_path / "nowhere"), *argv]) == 2
+    assert message in capsys.readouterr().err

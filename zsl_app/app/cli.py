@@ -10,14 +10,9 @@ import torch
 
 from zsl_app.core.backbones import backbone_names, create_backbone
 from zsl_app.core.heads import HEADS, head_names
-from zsl_app.protocol.run import (
-    CALIBRATIONS,
-    Protocol,
-    classifier_config,
-    evaluate_model,
-    resolve_config,
-    train_and_evaluate,
-)
+from zsl_app.protocol import RunSpec, resolve_spec
+from zsl_app.protocol.calibration import CALIBRATIONS
+from zsl_app.protocol.run import evaluate_model, run_protocol
 from zsl_app.storage.checkpoint import CheckpointError, load_model, read_metadata, run_name, save_model
 from zsl_app.storage.data import DataError, load_benchmark
 from zsl_app.storage.data.cub_images import download_cub_images, find_cub_images
@@ -44,20 +39,27 @@ EXAMPLES = """examples:
 """
 
 
+def nonempty(value: str) -> str:
+    """An action's argument: an empty one would silently fall through to serving the web app."""
+    if not value.strip():
+        raise argparse.ArgumentTypeError("expected a value, got an empty one")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="app.py", formatter_class=argparse.RawDescriptionHelpFormatter,
                                 description="zsl-app: generalized zero-shot image classification.",
                                 epilog=EXAMPLES)
     act = p.add_mutually_exclusive_group()
-    act.add_argument("--train", metavar="DATASET", help="train and evaluate on an xlsa17 dataset (APY, AWA1, AWA2, CUB, SUN)")
-    act.add_argument("--eval", metavar="CHECKPOINT", help="re-evaluate a saved model on its dataset's test split")
+    act.add_argument("--train", metavar="DATASET", type=nonempty, help="train and evaluate on an xlsa17 dataset (APY, AWA1, AWA2, CUB, SUN)")
+    act.add_argument("--eval", metavar="CHECKPOINT", type=nonempty, help="re-evaluate a saved model on its dataset's test split")
     act.add_argument("--download", choices=["xlsa17", "cub-images"],
                      help="download benchmark files into the data root, or the CUB photos (for --extract)")
-    act.add_argument("--predict", metavar="PHOTO", help="classify a photo")
-    act.add_argument("--add-class", metavar="NAME", help="add a class described by --attributes to the model")
-    act.add_argument("--remove-class", metavar="NAME", help="remove a class added with --add-class")
+    act.add_argument("--predict", metavar="PHOTO", type=nonempty, help="classify a photo")
+    act.add_argument("--add-class", metavar="NAME", type=nonempty, help="add a class described by --attributes to the model")
+    act.add_argument("--remove-class", metavar="NAME", type=nonempty, help="remove a class added with --add-class")
     act.add_argument("--list-classes", action="store_true", help="list the model's classes (user ones last)")
-    act.add_argument("--extract", metavar="DATASET", help="embed a dataset's photos into a features file (CUB)")
+    act.add_argument("--extract", metavar="DATASET", type=nonempty, help="embed a dataset's photos into a features file (CUB)")
     u = p.add_argument_group("prediction and classes")
     u.add_argument("--top", type=int, default=5, help="classes to show (default 5)")
     u.add_argument("--json", action="store_true", help="print the prediction as JSON")
@@ -89,7 +91,7 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--iters", type=int, help="training length of the head: iterations (vae-cflow) or epochs (dvae)")
     g.add_argument("--temperature", type=float, help="fix the generation temperature T (vae-cflow) instead of choosing it")
     g.add_argument("--ablation", choices=["base", "dis", "full"], help="Disentangled-VAE ablation (default full)")
-    g.add_argument("--classifier-epochs", type=int, default=25, help="most epochs of the final softmax (default 25)")
+    g.add_argument("--classifier-epochs", type=int, help="most epochs of the final softmax (default 25)")
     g.add_argument("--no-calibrate", action="store_true",
                    help="no calibrated stacking (default: its gamma is chosen on validation)")
     g.add_argument("--calibration", choices=CALIBRATIONS,
@@ -143,34 +145,30 @@ def pick_device(name: str) -> str:
 
 def head_overrides(args) -> dict:
     """The head Config fields set on the command line."""
-    cls = HEADS.get(args.method)
-    out = {}
-    if args.iters is not None:
-        out[cls.length_field] = args.iters
-    if args.temperature is not None:
-        out["temperature"] = args.temperature
-    if args.ablation is not None:
-        out["ablation"] = args.ablation
-    return out
+    out = {HEADS.get(args.method).length_field: args.iters, "temperature": args.temperature,
+           "ablation": args.ablation}
+    return {k: v for k, v in out.items() if v is not None}
+
+
+def run_spec(args) -> RunSpec:
+    """The command line's run specification (checked before any data is read)."""
+    classifier = {} if args.classifier_epochs is None else {"epochs": args.classifier_epochs}
+    protocol = {"folds": args.folds, "calibrate": not args.no_calibrate, "calibration": args.calibration,
+                "select": not args.no_select}
+    return resolve_spec(args.train, args.method, features=args.features, head=head_overrides(args),
+                        classifier=classifier, protocol=protocol, seed=args.seed, device=pick_device(args.device))
 
 
 def train(args) -> int:
-    root = resolve_data_root(args.data_root)
-    bench = load_benchmark(root, args.train, args.features)
-    overrides = head_overrides(args)
-    config = resolve_config(args.method, overrides, bench.name)
-    protocol = Protocol(folds=tuple(args.folds), calibrate=not args.no_calibrate, calibration=args.calibration,
-                        select=not args.no_select, fixed=tuple(overrides))
+    spec = run_spec(args)
+    bench = load_benchmark(resolve_data_root(args.data_root), spec.dataset, spec.features)
     print(f"{bench.name}: {len(bench.class_names)} classes, {bench.features.shape[1]}-d {bench.features_name} "
-          f"features; method {args.method}; seed {args.seed}")
+          f"features; method {spec.method}; seed {spec.seed}")
     progress = TqdmProgress()
-    classifier = classifier_config(args.method, epochs=args.classifier_epochs)
-    result = train_and_evaluate(bench, args.method, config, classifier=classifier, protocol=protocol,
-                                seed=args.seed, device=pick_device(args.device), callback=progress)
+    result = run_protocol(spec, bench, callback=progress)
     progress.close()
-    model = result.model
     out = Path(args.out) if args.out else WEIGHTS_DIR / "runs"
-    meta_path = save_model(model, out / run_name(bench.name, args.method, bench.features_name, args.seed),
+    meta_path = save_model(result.model, out / run_name(bench.name, spec.method, bench.features_name, spec.seed),
                            half=args.half)
     print_table(result.model.meta["metrics"], result.seconds)
     print(f"saved {meta_path.with_suffix('.safetensors')} (+ .json)")

@@ -10,6 +10,7 @@ from zsl_app.app.classes import ClassError
 from zsl_app.app.recognizer import Recognizer
 from zsl_app.core.heads import HEADS, head_names
 from zsl_app.core.training import Cancelled
+from zsl_app.protocol import SpecError, head_defaults
 from zsl_app.storage.checkpoint import CheckpointError, paths
 from zsl_app.storage.data import DataError, available_datasets, available_features
 
@@ -141,8 +142,7 @@ class TrainTab:
 
 def head_fields(method: str, dataset: str | None, *, render: bool = True):
     """Length, temperature and samples-per-class inputs with the head's (dataset) defaults."""
-    cls = HEADS.get(method)
-    config = cls.Config(**cls.dataset_defaults.get((dataset or "").upper(), {}))
+    cls, config = HEADS.get(method), head_defaults(method, dataset)
     fields = {f.name for f in dataclasses.fields(config)}
     return (gr.Number(getattr(config, cls.length_field), label=f"{cls.length_field} (training length)",
                       precision=0, minimum=1, render=render),
@@ -161,14 +161,16 @@ def train_request(dataset, features, method, length, seed, temperature, samples,
         raise refused(f"unknown head {method!r}; choose one of {', '.join(HEADS.names())}", "Unknown head")
     for label, value in (("iterations/epochs", length), ("samples per class", samples),
                          ("classifier epochs", classifier_epochs)):
-        if value is None or value < 1:
-            raise refused(f"{label} must be a whole number of at least 1; got {value}", "Invalid value")
-    if temperature is not None and temperature < 0:
-        raise refused(f"the temperature must be positive, or 0 to choose it on validation; got {temperature}",
-                      "Invalid value")
-    return TrainRequest(dataset=dataset, features=features, method=method, length=int(length),
-                        seed=int(seed or 0), temperature=temperature or None, unseen_samples=int(samples),
-                        classifier_epochs=int(classifier_epochs), select=bool(select))
+        if value is None:
+            raise refused(f"{label} must be a whole number; it is empty", "Invalid value")
+    request = TrainRequest(dataset=dataset, features=features, method=method, length=int(length),
+                           seed=int(seed or 0), temperature=temperature or None, unseen_samples=int(samples),
+                           classifier_epochs=int(classifier_epochs), select=bool(select))
+    try:
+        request.spec()  # every bound checked here, before a training thread starts
+    except SpecError as err:
+        raise refused(str(err), "Invalid value") from err
+    return request
 
 
 def stage_text(s) -> str:

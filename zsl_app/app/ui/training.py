@@ -8,7 +8,8 @@ from pathlib import Path
 
 from zsl_app.core.heads import HEADS
 from zsl_app.core.training import Cancelled, Progress
-from zsl_app.protocol.run import Protocol, classifier_config, train_and_evaluate
+from zsl_app.protocol import RunSpec, resolve_spec
+from zsl_app.protocol.run import run_protocol
 from zsl_app.storage.checkpoint import run_name, save_model
 
 METRIC_ROWS = ("val", "test", "test_uncalibrated")  # meta["metrics"] rows, in the order shown
@@ -33,15 +34,17 @@ class TrainRequest:
     classifier_epochs: int = 25
     select: bool = True  # choose snapshot, options and gamma on validation
 
-    def overrides(self) -> dict:
-        """The head Config fields this request sets (never searched on validation)."""
+    def spec(self) -> RunSpec:
+        """The run specification of this request; SpecError says which value is out of range."""
         fields = {f.name for f in dataclasses.fields(HEADS.get(self.method).Config)}
-        out = {HEADS.get(self.method).length_field: int(self.length)}
+        head = {HEADS.get(self.method).length_field: int(self.length)}
         if self.temperature is not None and "temperature" in fields:
-            out["temperature"] = float(self.temperature)
+            head["temperature"] = float(self.temperature)
         if self.unseen_samples is not None:
-            out["unseen_samples"] = int(self.unseen_samples)
-        return out
+            head["unseen_samples"] = int(self.unseen_samples)
+        return resolve_spec(self.dataset, self.method, features=self.features, head=head,
+                            classifier={"epochs": int(self.classifier_epochs)}, protocol={"select": self.select},
+                            seed=self.seed)
 
     def run_name(self) -> str:
         """The checkpoint stem, as `python app.py --train` names it."""
@@ -119,11 +122,7 @@ class TrainingJob:
 
     def _run(self, request: TrainRequest, bench) -> None:
         try:
-            overrides = request.overrides()
-            protocol = Protocol(select=request.select, fixed=tuple(overrides))
-            classifier = classifier_config(request.method, epochs=int(request.classifier_epochs))
-            result = train_and_evaluate(bench, request.method, overrides, protocol=protocol, seed=request.seed,
-                                        classifier=classifier, callback=self._on_progress)
+            result = run_protocol(request.spec(), bench, callback=self._on_progress)
             model = result.model
             meta_path = save_model(model, self.runs_dir / request.run_name())
             outcome = {"checkpoint": meta_path.with_suffix(""), "metrics": model.meta["metrics"]}
