@@ -134,11 +134,12 @@ def test_user_text_is_escaped_in_status_and_toasts(app):
     """Gradio renders Markdown and toast messages as HTML: a stored name became a live link for everyone."""
     client, predictor = app
     zeros = {row[0]: row[1] for row in client.predict(ZEROS, api_name="/template")["data"]}
-    status = client.predict(EVIL, table(dict(zeros, **{next(iter(zeros)): 50})), api_name="/add_class")
+    vector = table(dict(zeros, **{next(iter(zeros)): 50}))
+    status = client.predict(EVIL, vector, api_name="/add_class")
     assert re.sub(r"\\(.)", r"\1", status).startswith(f"added **{EVIL}**")  # Markdown source of the literal name
     assert not re.search(r"(?<!\\)[<>\[\]()]", status)  # no unescaped character that opens a tag or link
     with pytest.raises(Exception) as refused:
-        client.predict("no such class", api_name="/remove_class")  # the message lists every user class
+        client.predict(EVIL, vector, api_name="/add_class")  # "a user class named ... already exists"
     assert "&lt;a href='http://evil.example/'&gt;CLICK&lt;/a&gt;" in str(refused.value) and "<a" not in str(refused.value)
     assert "removed" in client.predict(EVIL, api_name="/remove_class")
     assert [c for c in predictor.class_table() if c["kind"] == "user"] == []
