@@ -23,6 +23,7 @@ TIMEOUT_MS = 60_000
 sync_api = pytest.importorskip("playwright.sync_api", reason="pip install playwright (the Python driver)")
 if not CHROMIUM.is_file():
     pytest.skip(f"no Chromium at {CHROMIUM}: apt-get install chromium", allow_module_level=True)
+sync_api.expect.set_options(timeout=TIMEOUT_MS)  # a class added on a busy 2-core machine can take over 5 s
 
 
 @pytest.fixture(scope="module")
