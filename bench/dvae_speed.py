@@ -14,12 +14,11 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from zsl_app.core.classifier import train_classifier  # noqa: E402
-from zsl_app.storage.data import load_benchmark, proposed_split  # noqa: E402
-from zsl_app.protocol.run import (classifier_config, classifier_set, evaluate, prepare,  # noqa: E402
-                                resolve_config, seen_relabel)
-from zsl_app.core.heads import create_head  # noqa: E402
-from zsl_app.storage.paths import resolve_data_root  # noqa: E402
 from zsl_app.core.training import epoch_batches, train_loop  # noqa: E402
+from zsl_app.protocol import resolve_spec  # noqa: E402
+from zsl_app.protocol.prepared import classifier_set, evaluate, new_head, prepare, seen_relabel  # noqa: E402
+from zsl_app.storage.data import load_benchmark, proposed_split  # noqa: E402
+from zsl_app.storage.paths import resolve_data_root  # noqa: E402
 
 
 def main() -> None:
@@ -31,10 +30,9 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     bench = load_benchmark(resolve_data_root(), "CUB", "effnetlite2")
     data = prepare(bench, proposed_split(bench), "cpu")
-    config = resolve_config("dvae", {"ablation": args.ablation}, bench.name)
-    torch.manual_seed(0)
-    head = create_head("dvae", config, feature_dim=data.x_train.shape[1], attribute_dim=data.att.shape[1],
-                       n_classes=len(data.seen_local)).train()
+    spec = resolve_spec("CUB", "dvae", features="effnetlite2", head={"ablation": args.ablation})
+    config = spec.head
+    head = new_head(spec, data).train()
     y, att = seen_relabel(data), data.att[data.seen_local]
     per_epoch = head.steps_per_unit(len(data.x_train))
     total = config.epochs * per_epoch
@@ -51,7 +49,7 @@ def main() -> None:
     head.eval()
     generator = torch.Generator().manual_seed(0)
     x, labels = classifier_set(head, data, generator)
-    classifier = train_classifier(x, labels, len(data.classes), classifier_config("dvae"), generator=generator)
+    classifier = train_classifier(x, labels, len(data.classes), spec.classifier, generator=generator)
     evaluate(head, classifier, data)
     eval_s = time.perf_counter() - started
     print(f"threads {args.threads}, load average {os.getloadavg()[0]:.2f}, {per_epoch} steps/epoch")

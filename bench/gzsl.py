@@ -17,11 +17,14 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from zsl_app.core.heads import head_names  # noqa: E402
+from zsl_app.protocol import RunSpec, resolve_spec  # noqa: E402
+from zsl_app.protocol.spec import parse_overrides  # noqa: E402
+from zsl_app.protocol.calibration import CALIBRATIONS  # noqa: E402
+from zsl_app.protocol.run import run_protocol  # noqa: E402
 from zsl_app.storage.atomic import write_text_atomic  # noqa: E402
 from zsl_app.storage.checkpoint import run_name, save_model  # noqa: E402
 from zsl_app.storage.data import load_benchmark  # noqa: E402
-from zsl_app.protocol.run import CALIBRATIONS, Protocol, classifier_config, train_and_evaluate  # noqa: E402
-from zsl_app.core.heads import head_names  # noqa: E402
 from zsl_app.storage.paths import resolve_data_root  # noqa: E402
 
 DEFAULT_ROOT = Path(__file__).resolve().parents[2] / "shared" / "data" / "xlsa17"
@@ -36,7 +39,7 @@ def parse() -> argparse.Namespace:
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     p.add_argument("--set", nargs="*", default=[], metavar="FIELD=VALUE", help="head Config overrides")
     p.add_argument("--classifier", nargs="*", default=[], metavar="FIELD=VALUE",
-                   help="ClassifierConfig overrides of the head's classifier defaults, e.g. ema=0.9995")
+                   help="ClassifierConfig overrides of the head's classifier defaults, e.g. lr=0.01")
     p.add_argument("--no-calibrate", action="store_true")
     p.add_argument("--calibration", choices=CALIBRATIONS, help="gamma or rate (default: the method's)")
     p.add_argument("--folds", type=int, nargs="+", default=[1], choices=[1, 2, 3],
@@ -61,16 +64,17 @@ class FinalStageTimer:
             self.started = time.perf_counter()
 
 
-def overrides(pairs: list[str]) -> dict:
-    out = {}
-    for pair in pairs:
-        key, value = pair.split("=", 1)
-        out[key] = json.loads(value) if value[:1].isdigit() or value[:1] in "-[{tf" else value
-    return out
+def run_spec(args, seed: int) -> RunSpec:
+    """One seed's run specification from the command line."""
+    protocol = {"folds": args.folds, "calibrate": not args.no_calibrate, "calibration": args.calibration}
+    return resolve_spec(args.dataset, args.method, features=args.features, head=parse_overrides(args.set),
+                        classifier=parse_overrides(args.classifier), protocol=protocol, seed=seed)
 
 
 def main() -> None:
     args = parse()
+    for seed in args.seeds:  # refuse bad settings before any training starts
+        run_spec(args, seed)
     runs = []
     for run in seed_runs(args):
         runs.append(run)
@@ -96,21 +100,20 @@ def run_seed(args, seed: int) -> dict:
     """The whole protocol for one seed; saves the model under --out; returns the run record."""
     if args.threads:
         torch.set_num_threads(args.threads)
-    bench = load_benchmark(resolve_data_root(args.data_root), args.dataset, args.features)
+    spec = run_spec(args, seed)
+    bench = load_benchmark(resolve_data_root(args.data_root), spec.dataset, spec.features)
     timer = FinalStageTimer()
-    result = train_and_evaluate(bench, args.method, overrides(args.set), seed=seed, callback=timer,
-                                classifier=classifier_config(args.method, **overrides(args.classifier)),
-                                protocol=Protocol(folds=tuple(args.folds), calibrate=not args.no_calibrate,
-                                                  calibration=args.calibration, fixed=tuple(overrides(args.set))))
+    result = run_protocol(spec, bench, callback=timer)
     final_seconds = time.perf_counter() - timer.started
+    selection = result.model.meta["selection"]
     print(f"seed {seed}: " + " ".join(f"{k} {result.test[k]:.1f}" for k in KEYS)
           + f"  ({result.seconds / 60:.1f} min, final fit + test {final_seconds / 60:.1f} min;"
-          + f" chose {_chosen(result.selection)})", flush=True)
+          + f" chose {_chosen(selection)})", flush=True)
     if args.out:
         name = run_name(bench.name, args.method, bench.features_name, seed)
         save_model(result.model, Path(args.out) / name, half=args.half)
     return {"seed": seed, "seconds": result.seconds, "final_seconds": final_seconds,
-            "selection": result.selection, "test": result.test,
+            "selection": selection, "test": result.test,
             **{k: v for k, v in result.model.meta["metrics"].items() if k.startswith("test_")}}
 
 

@@ -12,7 +12,7 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from zsl_app.core.heads import create_head, head_names  # noqa: E402
+from zsl_app.core.heads import create_head, head_config, head_names  # noqa: E402
 
 
 def main() -> None:
@@ -28,7 +28,8 @@ def main() -> None:
     if args.threads:
         torch.set_num_threads(args.threads)
     torch.manual_seed(0)
-    head = create_head(args.method, None, feature_dim=args.dim, attribute_dim=args.attributes, n_classes=args.classes)
+    head = create_head(args.method, head_config(args.method), feature_dim=args.dim, attribute_dim=args.attributes,
+                       n_classes=args.classes)
     x = torch.rand(4096, args.dim) * (torch.rand(4096, args.dim) > 0.4)  # sparse, like EfficientNet features
     y = torch.randint(0, args.classes, (4096,))
     att = torch.nn.functional.normalize(torch.rand(args.classes, args.attributes), dim=1)

@@ -2,7 +2,7 @@
 
 The protocol picks the classifier epoch and the calibration gamma on a validation model and applies
 them to a different model (retrained on trainval). This script measures that transfer inside
-validation data: it reads `bench/dvae_validate.py --grid` files of heads trained on different folds
+validation data: it reads `research/dvae_validate.py --grid` files of heads trained on different folds
 or seeds, picks (epoch, gamma) on one head and reads the validation H the other head gets with it.
 Per classifier variant it prints the heads' own best H, the transferred H (mean over ordered pairs)
 and the loss between them. --upward keeps only pairs from a head with fewer seen classes to one with
@@ -13,12 +13,11 @@ sent to unseen classes is closest to the source's at its choice. --gammas grid l
 among all the grid's gammas (-1 to 3 by 0.05 and the protocol's) instead of the protocol's (0 to 8 by 0.25).
 --pool chooses for each head on the mean of all the other heads' grids (as selection over several folds
 does) instead of on one other head.
-Usage: python bench/classifier_transfer.py GRID.json GRID.json [...] [--max-epoch 30] [--upward | --pool]
+Usage: python research/classifier_transfer.py GRID.json GRID.json [...] [--max-epoch 30] [--upward | --pool]
        [--window 2] [--calibration rate] [--gammas grid]"""
 
 import argparse
 import json
-import re
 import sys
 from itertools import permutations
 from pathlib import Path
@@ -26,12 +25,12 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from zsl_app.protocol.run import CALIBRATIONS, GAMMAS  # noqa: E402
+from zsl_app.protocol.calibration import CALIBRATIONS, GAMMAS  # noqa: E402
 
 
 def parse() -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("grids", type=Path, nargs="+", help="--grid files of bench/dvae_validate.py")
+    p.add_argument("grids", type=Path, nargs="+", help="--grid files of research/dvae_validate.py")
     p.add_argument("--max-epoch", type=int, default=30, help="classifier epochs offered (the protocol's cap)")
     p.add_argument("--window", type=int, default=0,
                    help="choose on validation H averaged over classifier epochs within +-window "
@@ -46,14 +45,14 @@ def parse() -> argparse.Namespace:
 
 
 def load(path: Path, max_epoch: int) -> tuple[tuple, dict]:
-    """((fold, seed, seen classes), {variant: {(epoch, gamma): (U, S, H, seen_to_unseen or None)}}), the
-    classifier seed dropped from variant names (grids written before the share was recorded have none)."""
+    """((fold, seed, seen classes), {variant: {(epoch, gamma): (U, S, H, seen_to_unseen)}}); a variant
+    names its head snapshot and classifier settings (of several classifier seeds, the last is kept)."""
     grid = json.loads(path.read_text())
     variants = {}
-    for name, rows in grid["variants"].items():
-        key = re.sub(r", classifier seed \d+", "", name)
-        variants[key] = {(r[0], r[1]): (*r[2:5], r[5] if len(r) > 5 else None) for r in rows if r[0] <= max_epoch}
-    return (grid["fold"], grid["seed"], grid.get("seen", 100)), variants
+    for entry in grid["variants"]:
+        key = ", ".join(f"{k} {v:g}" for k, v in entry["variant"].items())
+        variants[key] = {(r[0], r[1]): tuple(r[2:6]) for r in entry["rows"] if r[0] <= max_epoch}
+    return (grid["fold"], grid["seed"], grid["seen"]), variants
 
 
 def name(head: tuple) -> str:
@@ -70,8 +69,7 @@ def pairs(heads, upward: bool, pool: bool) -> list[tuple]:
 def pooled(grids: list[dict]) -> dict:
     """The grids' rows averaged (a one-grid list: that grid), as selection averages reports over folds."""
     keys = set.intersection(*(set(g) for g in grids))
-    return {key: tuple(None if grids[0][key][i] is None else float(np.mean([g[key][i] for g in grids]))
-                       for i in range(4)) for key in keys}
+    return {key: tuple(float(np.mean([g[key][i] for g in grids])) for i in range(4)) for key in keys}
 
 
 def transfer(source: dict, target: dict, window: int, calibration: str, offered) -> tuple[tuple, float, float]:
@@ -86,8 +84,6 @@ def transfer(source: dict, target: dict, window: int, calibration: str, offered)
     epoch, gamma = choice
     if calibration == "rate":
         share = source[choice][3]
-        if share is None:
-            raise SystemExit("--calibration rate needs grids with the seen-to-unseen share (rerun dvae_validate)")
         gamma = min((g for e, g in target if e == epoch), key=lambda g: (abs(target[(epoch, g)][3] - share), g))
     return choice, gamma, target[(epoch, gamma)][2]
 

@@ -2,16 +2,15 @@
 
 Trains once with the given head settings, printing the losses every 10 epochs; then for the
 snapshots (default: epoch 75 and the last epoch) prints the latent statistics (mean |mu|, mean sigma per
-encoder branch) and, per classifier batch size, learning rate, init, weight averaging, seen draw, sample
-counts per class and classifier seed, the best validation H over the classifier epochs (calibrated-stacking
-gamma chosen on the same validation data, as the protocol does). --grid FILE also writes every variant's validation
-U / S / H and share of training seen images sent to unseen classes per classifier epoch and gamma
-(input of bench/classifier_transfer.py).
-Usage: python bench/dvae_validate.py [--set noise=isotropic gamma=1 ...] [--batch-sizes 256 32]
-       [--classifier-lrs 0.001 0.003] [--classifier-inits default xavier] [--classifier-emas 0 0.999]
-       [--classifier-weight-decays 0 0.001] [--seen-draws random cycle] [--classifier-seeds 0 1 2]
-       [--seen-samples 200 400] [--unseen-samples 200 400 800]
-       [--classifier-epochs 30] [--snapshots 150] [--fold 2] [--seen-share 0.67] [--grid grid.json] [--heads DIR]"""
+encoder branch) and, per classifier batch size, learning rate, sample counts per class and classifier
+seed, the best validation H over the classifier epochs (calibrated-stacking gamma chosen on the same
+validation data, as the protocol does). --grid FILE also writes every variant's validation U / S / H and
+share of training seen images sent to unseen classes per classifier epoch and gamma (input of
+research/classifier_transfer.py).
+Usage: python research/dvae_validate.py [--set lsc_weight=1 ...] [--batch-sizes 256 32]
+       [--classifier-lrs 0.001 0.003] [--classifier-seeds 0 1 2] [--seen-samples 200 400]
+       [--unseen-samples 200 400 800] [--classifier-epochs 30] [--snapshots 150] [--fold 2]
+       [--seen-share 0.67] [--grid grid.json] [--heads DIR]"""
 
 import argparse
 import copy
@@ -27,18 +26,19 @@ import torch
 from safetensors.torch import load_file, save_file
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from zsl_app.storage.atomic import atomic_path, write_text_atomic  # noqa: E402
-from zsl_app.core.classifier import INITS, train_classifier  # noqa: E402
-from zsl_app.storage.data import load_benchmark, validation_split  # noqa: E402
-from zsl_app.protocol.run import (GAMMAS, _gamma_reports, _new_head, classifier_config, classifier_set,  # noqa: E402
-                                prepare, resolve_config, seen_relabel)
-from zsl_app.core.heads.disentangled_vae import SEEN_DRAWS  # noqa: E402
-from zsl_app.storage.paths import resolve_data_root  # noqa: E402
+from zsl_app.core.classifier import train_classifier  # noqa: E402
 from zsl_app.core.training import fit_head  # noqa: E402
+from zsl_app.protocol import resolve_spec  # noqa: E402
+from zsl_app.protocol.calibration import GAMMAS, gamma_reports  # noqa: E402
+from zsl_app.protocol.prepared import classifier_set, new_head, prepare, seen_relabel  # noqa: E402
+from zsl_app.protocol.spec import parse_overrides  # noqa: E402
+from zsl_app.storage.atomic import atomic_path, write_text_atomic  # noqa: E402
+from zsl_app.storage.data import load_benchmark, validation_split  # noqa: E402
+from zsl_app.storage.paths import resolve_data_root  # noqa: E402
 
 SNAPSHOT = 75  # the protocol's half-length snapshot
 # gammas of the --grid rows: the protocol's candidates, and a finer range (negatives included) on which
-# bench/classifier_transfer.py --calibration rate finds the gamma that carries a seen-to-unseen share over
+# research/classifier_transfer.py --calibration rate finds the gamma that carries a seen-to-unseen share over
 GRID_GAMMAS = np.union1d(GAMMAS, np.round(np.arange(-1.0, 3.001, 0.05), 2))
 
 
@@ -47,10 +47,6 @@ def parse() -> argparse.Namespace:
     p.add_argument("--set", nargs="*", default=[], metavar="FIELD=VALUE", help="head Config overrides")
     p.add_argument("--batch-sizes", type=int, nargs="+", default=[32])
     p.add_argument("--classifier-lrs", type=float, nargs="+", default=[1e-3])
-    p.add_argument("--classifier-inits", nargs="+", default=["default"], choices=INITS)
-    p.add_argument("--classifier-emas", type=float, nargs="+", default=[0.0], help="0: no weight averaging")
-    p.add_argument("--classifier-weight-decays", type=float, nargs="+", default=[0.0], help="0: no L2 penalty")
-    p.add_argument("--seen-draws", nargs="+", choices=SEEN_DRAWS, help="default: the head's seen_draw")
     p.add_argument("--seen-samples", type=int, nargs="+", help="per seen class; default: the head's seen_samples")
     p.add_argument("--unseen-samples", type=int, nargs="+", help="per unseen class; default: the head's")
     p.add_argument("--classifier-seeds", type=int, nargs="+", help="sample draws + classifier init; default: --seed")
@@ -78,8 +74,9 @@ def main() -> None:
     bench = load_benchmark(resolve_data_root(args.data_root), "CUB", "effnetlite2")
     data = prepare(bench, fewer_seen(bench, validation_split(bench, args.fold, 0.2, args.seed), args.seen_share,
                                      args.seed), "cpu")
-    config = resolve_config("dvae", dict(_pair(p) for p in args.set), bench.name)
-    head = _new_head("dvae", config, data, args.seed, "cpu")
+    spec = resolve_spec("CUB", "dvae", features="effnetlite2", head=parse_overrides(args.set), seed=args.seed)
+    config = spec.head
+    head = new_head(spec, data)
     print(json.dumps({"settings": args.set, "seed": args.seed, "fold": args.fold, "seen": len(data.seen_local)}),
           flush=True)
     marks = args.snapshots or (SNAPSHOT, config.epochs)
@@ -88,34 +85,26 @@ def main() -> None:
         snapshots = train(head, data, marks, args.seed)
         if args.heads:
             save_heads(args, snapshots)
-    grid = {}
+    grid = []
     for epoch, state in snapshots.items():
         head.load_state_dict(state)
         head.eval()
         print(f"epoch {epoch}: " + latent_statistics(head, data), flush=True)
-        draws = args.seen_draws or [config.seen_draw]
         counts = itertools.product(args.seen_samples or [config.seen_samples],
                                    args.unseen_samples or [config.unseen_samples])
-        variants = itertools.product(args.batch_sizes, args.classifier_lrs, args.classifier_inits,
-                                     args.classifier_emas, args.classifier_weight_decays, draws, counts,
-                                     args.classifier_seeds or [args.seed])
-        for batch_size, lr, init, ema, decay, draw, (n_seen, n_unseen), seed in variants:
-            clf = classifier_config("dvae", epochs=args.classifier_epochs, batch_size=batch_size, lr=lr,
-                                    init=init, ema=ema, weight_decay=decay)
-            head.config = dataclasses.replace(head.config, seen_draw=draw, seen_samples=n_seen,
-                                              unseen_samples=n_unseen)
-            name = (f"epoch {epoch}, classifier batch {batch_size}, lr {lr:g}, init {init}, ema {ema:g}, "
-                    f"weight decay {decay:g}, seen {draw}, samples {n_seen}/{n_unseen}, classifier seed {seed}")
-            summary, grid[name] = validate(head, data, clf, seed)
-            print(f"{name}: {summary}", flush=True)
+        variants = itertools.product(args.batch_sizes, args.classifier_lrs, counts, args.classifier_seeds or [args.seed])
+        for batch_size, lr, (n_seen, n_unseen), seed in variants:
+            clf = dataclasses.replace(spec.classifier, epochs=args.classifier_epochs, batch_size=batch_size, lr=lr)
+            head.config = dataclasses.replace(config, seen_samples=n_seen, unseen_samples=n_unseen)
+            variant = {"epoch": epoch, "batch_size": batch_size, "lr": lr, "seen_samples": n_seen,
+                       "unseen_samples": n_unseen}
+            summary, rows = validate(head, data, clf, seed)
+            grid.append({"variant": variant, "classifier_seed": seed, "rows": rows})
+            print(f"{', '.join(f'{k} {v:g}' for k, v in variant.items())}, classifier seed {seed}: {summary}",
+                  flush=True)
     if args.grid:
         write_text_atomic(args.grid, json.dumps({"fold": args.fold, "seed": args.seed, "seen": len(data.seen_local),
                                                  "settings": args.set, "variants": grid}))
-
-
-def _pair(text: str) -> tuple:
-    key, value = text.split("=", 1)
-    return key, json.loads(value) if value[:1].isdigit() or value[:1] in "-[{tf" else value
 
 
 def fewer_seen(bench, split, share: float, seed: int):
@@ -179,14 +168,14 @@ def latent_statistics(head, data) -> str:
 
 def validate(head, data, clf, seed: int) -> tuple[str, list]:
     """The best validation H over classifier epochs and the protocol's gammas as text, and every
-    (epoch, gamma, U, S, H, seen_to_unseen) on the finer GRID_GAMMAS."""
+    (classifier epoch, gamma, U, S, H, seen_to_unseen) on the finer GRID_GAMMAS."""
     torch.manual_seed(seed)  # the classifier's init: the same draw whatever was trained before
     generator = torch.Generator().manual_seed(seed)
     x, y = classifier_set(head, data, generator)
     found, rows = [], []
 
     def on_epoch(epoch, model):
-        reports = _gamma_reports(head, model, data, True, GRID_GAMMAS)
+        reports = gamma_reports(head, model, data, True, GRID_GAMMAS)
         gamma, report = max((r for r in reports if r[0] in GAMMAS), key=lambda r: r[1]["H"])  # as the protocol
         found.append((report["H"], epoch, gamma, report, dict(reports)[0.0]))
         rows.extend((epoch, g, *(round(r[k], 3) for k in ("U", "S", "H", "seen_to_unseen"))) for g, r in reports)

@@ -21,7 +21,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from zsl_app.core.backbones import create_backbone  # noqa: E402
 from zsl_app.core.finetune import FinetuneConfig  # noqa: E402
 from zsl_app.protocol.finetune import check_rows_match, cut_of, load_photos, validation_bench  # noqa: E402
-from zsl_app.protocol.run import Protocol, classifier_config, resolve_config, select  # noqa: E402
+from zsl_app.protocol import resolve_spec  # noqa: E402
+from zsl_app.protocol.selection import select_settings  # noqa: E402
 from zsl_app.storage.data import load_benchmark  # noqa: E402
 from zsl_app.storage.paths import user_data_dir  # noqa: E402
 
@@ -51,22 +52,21 @@ def main() -> None:
     started = time.perf_counter()
     bench = load_benchmark(Path(args.data_root), "CUB", "effnetlite2")
     config = FinetuneConfig(**{k: parse_value(v) for k, v in (s.split("=", 1) for s in args.set)})
-    protocol = Protocol(folds=(args.fold,))
+    spec = resolve_spec("CUB", args.method, protocol={"folds": (args.fold,)}, seed=args.seed)
     if not args.frozen:
         base = create_backbone("effnet-lite2")
         photos = load_photos(Path(args.images), bench.root / "att_splits.mat", base, cut_of(base, config),
                              user_data_dir() / "cache")
         check_rows_match(photos, bench)
-        bench = validation_bench(bench, photos, base, config, fold=args.fold, holdout=protocol.holdout,
+        bench = validation_bench(bench, photos, base, config, fold=args.fold, holdout=spec.protocol.holdout,
                                  seed=args.seed)
     tuned_s = time.perf_counter() - started
-    choice = select(bench, args.method, resolve_config(args.method, None, bench.name), classifier_config(args.method),
-                    protocol, seed=args.seed, device="cpu", callback=None)
-    val = choice["val"]
+    choice = select_settings(spec, bench)
+    val = choice.val
     row = {"method": args.method, "fold": args.fold, "seed": args.seed,
            "finetune": None if args.frozen else dataclasses.asdict(config),
            "val": {k: round(val[k], 2) for k in ("U", "S", "H", "ZSL")},
-           "chosen": {k: v for k, v in choice.items() if k not in ("val", "val_per_fold")},
+           "chosen": {k: v for k, v in choice.to_meta().items() if k not in ("val", "val_per_fold")},
            "finetune_s": round(tuned_s, 1), "total_s": round(time.perf_counter() - started, 1)}
     print(json.dumps(row))
     if args.out:

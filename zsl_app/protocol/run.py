@@ -9,7 +9,7 @@ import numpy as np
 import torch
 
 from zsl_app.core.attribute_scale import human_scale_meta
-from zsl_app.core.classifier import train_classifier
+from zsl_app.core.classifier import ClassifierConfig, train_classifier
 from zsl_app.core.metrics import gzsl_report
 from zsl_app.core.model import ZSLModel
 from zsl_app.core.training import ProgressCallback, fit_head
@@ -18,8 +18,8 @@ from zsl_app.storage.data import Benchmark, proposed_split
 from .calibration import carried_gamma
 from .prepared import classifier_set, evaluate, new_head, prepare, seen_relabel
 from .selection import Selection, select_settings
-from .spec import RunSpec, SpecError, resolve_spec
-from .stages import FINAL, FeaturesFor, same_features
+from .spec import Protocol, RunSpec, SpecError, resolve_spec
+from .stages import FINAL, FeaturesFor, features_hook
 
 
 @dataclass(frozen=True)
@@ -48,7 +48,7 @@ def run_protocol(spec: RunSpec, data: Benchmark | FeaturesFor, *,
     """The whole protocol: select on validation, retrain on trainval, evaluate test once. `data` is the
     benchmark every stage reads, or features_for(stage) -> Benchmark giving each stage its own."""
     started = time.perf_counter()
-    features_for = data if callable(data) else same_features(data)
+    features_for = features_hook(data)
     bench = features_for(FINAL)
     _check_data(spec, bench, hook=callable(data))
     spec = dataclasses.replace(spec, features=spec.features or bench.features_name)
@@ -77,10 +77,11 @@ def run_protocol(spec: RunSpec, data: Benchmark | FeaturesFor, *,
 
 
 def train_and_evaluate(bench: Benchmark, method: str = "vae-cflow", head: Mapping[str, Any] | None = None, *,
-                       classifier=None, protocol=None, seed: int = 0, device: str = "cpu",
+                       classifier: Mapping[str, Any] | ClassifierConfig | None = None,
+                       protocol: Mapping[str, Any] | Protocol | None = None, seed: int = 0, device: str = "cpu",
                        callback: ProgressCallback | None = None) -> Result:
     """Shorthand for run_protocol(resolve_spec(...), bench): `head` holds Config overrides; `classifier`
-    and `protocol` are overrides too, as a mapping or as a ClassifierConfig / Protocol."""
+    and `protocol` are overrides too, as a mapping or as every field of a ClassifierConfig / Protocol."""
     spec = resolve_spec(bench.name, method, features=bench.features_name, head=head,
                         classifier=_overrides(classifier), protocol=_overrides(protocol), seed=seed, device=device)
     return run_protocol(spec, bench, callback=callback)
@@ -89,8 +90,7 @@ def train_and_evaluate(bench: Benchmark, method: str = "vae-cflow", head: Mappin
 def _overrides(section) -> dict:
     if section is None or isinstance(section, Mapping):
         return dict(section or {})
-    fields = dataclasses.asdict(section)
-    return {k: v for k, v in fields.items() if k != "fixed"}
+    return {k: v for k, v in dataclasses.asdict(section).items() if k != "fixed"}  # `fixed` follows `head`
 
 
 def _check_data(spec: RunSpec, bench: Benchmark, *, hook: bool) -> None:

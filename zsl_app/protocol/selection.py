@@ -17,7 +17,7 @@ from zsl_app.storage.data import Benchmark, validation_split
 from .calibration import gamma_reports
 from .prepared import classifier_set, new_head, prepare, seen_relabel
 from .spec import RunSpec
-from .stages import FeaturesFor, Stage
+from .stages import FeaturesFor, Stage, features_hook
 
 
 @dataclass(frozen=True)
@@ -62,11 +62,11 @@ class Selection:
         return meta
 
 
-def select_settings(spec: RunSpec, features_for: FeaturesFor, *,
+def select_settings(spec: RunSpec, data: Benchmark | FeaturesFor, *,
                     callback: ProgressCallback | None = None) -> Selection:
     """Train on each validation fold and choose head length, generation options, classifier epochs
-    (and gamma) by validation H, averaged over the folds."""
-    folds = spec.protocol.folds
+    (and gamma) by validation H, averaged over the folds. `data` as for run.run_protocol."""
+    folds, features_for = spec.protocol.folds, features_hook(data)
     per_fold = [fold_reports(spec, features_for(Stage(fold)), fold, callback=callback) for fold in folds]
     mean = {key: _mean_report([reports[key] for reports in per_fold]) for key in per_fold[0]}  # same grid per fold
     best = max(mean, key=lambda key: mean[key]["H"])

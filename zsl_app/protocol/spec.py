@@ -1,6 +1,7 @@
 """One run specification: paper defaults -> dataset defaults -> the user's overrides, resolved and checked once."""
 
 import dataclasses
+import json
 from dataclasses import dataclass
 from typing import Any, Mapping
 
@@ -87,6 +88,21 @@ def resolve_spec(dataset: str, method: str = "vae-cflow", *, features: str | Non
     _check_limits("", {"seed": seed}, {"seed": SEED_RANGE})
     return RunSpec(dataset=dataset, features=features, method=method, head=head_cfg, classifier=clf,
                    protocol=proto, seed=int(seed), device=_device(device))
+
+
+def parse_overrides(pairs: list[str]) -> dict[str, Any]:
+    """FIELD=VALUE words of a command line as overrides: a value that reads as JSON (numbers, true, lists)
+    is that value, anything else the string."""
+    out = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise SpecError(f"expected FIELD=VALUE, got {pair!r}")
+        try:
+            out[key] = json.loads(value)
+        except json.JSONDecodeError:
+            out[key] = value
+    return out
 
 
 def _protocol_fields(overrides: Mapping[str, Any] | None, cls, head: dict) -> dict:

@@ -28,3 +28,8 @@ FeaturesFor = Callable[[Stage], Benchmark]  # features_for(stage) -> the benchma
 def same_features(bench: Benchmark) -> FeaturesFor:
     """The default hook: every stage reads `bench`."""
     return lambda stage: bench
+
+
+def features_hook(data: Benchmark | FeaturesFor) -> FeaturesFor:
+    """A per-stage hook as given, or `same_features` of a single benchmark."""
+    return data if callable(data) else same_features(data)
