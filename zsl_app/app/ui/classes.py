@@ -22,7 +22,14 @@ class ClassesTab:
         self.state = state
 
     def build(self, predict: PredictTab) -> None:
-        scale = f"0-{self.state.predictor.human_scale_max:g}"
+        browser = self._browser()
+        if self.state.read_only:
+            gr.Markdown("Adding and removing classes is switched off on this server.")
+        with gr.Column(visible=not self.state.read_only):
+            self._editor(predict, browser)
+
+    def _browser(self) -> list:
+        """The searchable class table beside one class's vector; returns [table, chosen class]."""
         with gr.Row():
             with gr.Column(scale=3):
                 with gr.Row():
@@ -39,35 +46,35 @@ class ClassesTab:
               trigger_mode="always_last")
         table.select(selected_class, None, chosen, api_visibility="private")
         chosen.change(self.class_vector, chosen, vector, api_name="class_attributes")
+        return [table, chosen]
 
-        if self.state.read_only:
-            gr.Markdown("Adding and removing classes is switched off on this server.")
-        with gr.Column(visible=not self.state.read_only):
-            gr.Markdown(f"### Add a class\nDescribe it by its attributes on the dataset's scale ({scale}): start "
-                        f"from zeros or a similar class, edit the values, or upload a .csv / .json vector.")
-            with gr.Row():
-                with gr.Column(scale=2):
-                    name = gr.Textbox(label="new class name", placeholder="e.g. Painted Bunting hybrid",
-                                      elem_id="new-name")
-                    template = gr.Dropdown([ZEROS] + self.class_names(), value=ZEROS, label="start from",
-                                           allow_custom_value=True)
-                    upload = gr.File(label="or upload a vector (.csv or .json)", file_types=[".csv", ".json"],
-                                     elem_id="vector-file")
-                    add = gr.Button("Add class", variant="primary")
-                    status = gr.Markdown(elem_id="class-status")
-                    gr.Markdown("### Remove a user-added class")
-                    removable = gr.Dropdown(self.class_names("user"), value=None, label="user-added class",
-                                            allow_custom_value=True)
-                    remove = gr.Button("Remove class", variant="stop")
-                with gr.Column(scale=3):
-                    editor = gr.Dataframe(self.template(None), label="attributes of the new class",
-                                          interactive=True, static_columns=[0], max_height=480,
-                                          datatype=["str", "number"], elem_id="new-vector")
+    def _editor(self, predict: PredictTab, browser: list) -> None:
+        """Add a class from an edited or uploaded vector, remove one; both refresh every class list."""
+        gr.Markdown(f"### Add a class\nDescribe it by its attributes on the dataset's scale "
+                    f"(0-{self.state.predictor.human_scale_max:g}): start from zeros or a similar class, edit the "
+                    f"values, or upload a .csv / .json vector.")
+        with gr.Row():
+            with gr.Column(scale=2):
+                name = gr.Textbox(label="new class name", placeholder="e.g. Painted Bunting hybrid",
+                                  elem_id="new-name")
+                template = gr.Dropdown([ZEROS] + self.class_names(), value=ZEROS, label="start from",
+                                       allow_custom_value=True)
+                upload = gr.File(label="or upload a vector (.csv or .json)", file_types=[".csv", ".json"],
+                                 elem_id="vector-file")
+                add = gr.Button("Add class", variant="primary")
+                status = gr.Markdown(elem_id="class-status")
+                gr.Markdown("### Remove a user-added class")
+                removable = gr.Dropdown(self.class_names("user"), value=None, label="user-added class",
+                                        allow_custom_value=True)
+                remove = gr.Button("Remove class", variant="stop")
+            with gr.Column(scale=3):
+                editor = gr.Dataframe(self.template(None), label="attributes of the new class", interactive=True,
+                                      static_columns=[0], max_height=480, datatype=["str", "number"],
+                                      elem_id="new-vector")
         template.change(self.template, template, editor, api_name="template")
         # preprocess=False: `Uploads` checks the path (see predict); the parser names the user's file.
         upload.upload(self.read_vector, upload, editor, api_name="read_vector", preprocess=False)
-
-        self.lists = [table, chosen, template, removable]
+        self.lists = [*browser, template, removable]
         for changed in (add.click(self.add_class, [name, editor], status, api_name="add_class"),
                         remove.click(self.remove_class, removable, status, api_name="remove_class")):
             predict.rerun(changed.success(self.fresh_lists, None, self.lists, api_visibility="private"))

@@ -29,10 +29,6 @@ class TrainTab:
         self.job = TrainingJob(state.runs_dir)
 
     def build(self) -> None:
-        datasets = self.datasets()
-        first = datasets[0] if datasets else None
-        found = self.features(first)
-        method = "vae-cflow" if "vae-cflow" in head_names() else head_names()[0]
         if self.state.read_only:
             gr.Markdown("Training and changing the active model are switched off on this server.")
         with gr.Column(visible=not self.state.read_only):
@@ -40,15 +36,7 @@ class TrainTab:
                         "`$ZSL_DATA_ROOT`): the honest protocol selects on a class-disjoint validation split, "
                         "retrains on trainval and tests once. One training at a time; predictions keep working "
                         "meanwhile.")
-            with gr.Row():
-                dataset = gr.Dropdown(datasets, value=first, label="dataset")
-                features = gr.Dropdown(found, value=found[0] if found else None, label="features")
-                head = gr.Dropdown(head_names(), value=method, label="head")
-            with gr.Row():
-                length, temperature, samples = head_fields(method, first)
-                seed = gr.Number(0, label="seed", precision=0)
-                classifier_epochs = gr.Number(25, label="classifier epochs", precision=0, minimum=1)
-                select = gr.Checkbox(True, label="select on validation")
+            request = self._form()
             with gr.Row():
                 start = gr.Button("Train", variant="primary")
                 cancel = gr.Button("Cancel", variant="stop")
@@ -63,18 +51,33 @@ class TrainTab:
                                         allow_custom_value=True)
                 activate = gr.Button("Make active", scale=1)
             active = gr.Markdown()
+        # Two slots: one for the running training, one to refuse a second request at once (the job's
+        # lock) rather than queue it behind a run of many minutes.
+        start.click(self.train, request, [status, curve, results, self.runs], api_name="train",
+                    concurrency_limit=2, concurrency_id="train")
+        cancel.click(self.cancel, None, status, api_name="cancel_training", queue=False)
+        activate.click(self.activate, self.runs, active, api_name="activate")
 
+    def _form(self) -> list:
+        """The training settings, in the order `train` takes them; the head's defaults follow the choices."""
+        datasets = self.datasets()
+        first = datasets[0] if datasets else None
+        found = self.features(first)
+        method = "vae-cflow" if "vae-cflow" in head_names() else head_names()[0]
+        with gr.Row():
+            dataset = gr.Dropdown(datasets, value=first, label="dataset")
+            features = gr.Dropdown(found, value=found[0] if found else None, label="features")
+            head = gr.Dropdown(head_names(), value=method, label="head")
+        with gr.Row():
+            length, temperature, samples = head_fields(method, first)
+            seed = gr.Number(0, label="seed", precision=0)
+            classifier_epochs = gr.Number(25, label="classifier epochs", precision=0, minimum=1)
+            select = gr.Checkbox(True, label="select on validation")
         dataset.change(lambda d: gr.Dropdown(choices=self.features(d), value=(self.features(d) or [None])[0]),
                        dataset, features, api_visibility="private")
         gr.on([head.change, dataset.change], lambda h, d: head_fields(h, d, render=False), [head, dataset],
               [length, temperature, samples], api_visibility="private")
-        # Two slots: one for the running training, one to refuse a second request at once (the job's
-        # lock) rather than queue it behind a run of many minutes.
-        start.click(self.train, [dataset, features, head, length, seed, temperature, samples, classifier_epochs,
-                                 select], [status, curve, results, self.runs], api_name="train",
-                    concurrency_limit=2, concurrency_id="train")
-        cancel.click(self.cancel, None, status, api_name="cancel_training", queue=False)
-        activate.click(self.activate, self.runs, active, api_name="activate")
+        return [dataset, features, head, length, seed, temperature, samples, classifier_epochs, select]
 
     def datasets(self) -> list[str]:
         return available_datasets(self.state.data_root)
