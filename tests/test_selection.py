@@ -139,3 +139,17 @@ def test_each_stage_reads_the_benchmark_its_hook_gives(bench, tiny_root):
     plain = run_protocol(tiny_spec(), bench)
     assert hooked.selection.val != plain.selection.val  # validation read the fold's own features
     assert hooked.model.meta["features"]["name"] == "tinyfeat"  # the final stage's
+
+
+def test_the_chosen_calibration_gamma_never_reaches_a_head_setting(bench):
+    """Regression: the selection was a flat dict filtered into the head Config by field name, so the
+    calibration gamma chosen on validation became the Disentangled-VAE's LSC weight (then `gamma`) at
+    the final fit."""
+    tiny = {"latent": 4, "visual_encoder_hidden": 32, "visual_decoder_hidden": 32, "semantic_encoder_hidden": 16,
+            "semantic_decoder_hidden": 16, "epochs": 10, "batch_size": 16, "seen_samples": 10, "unseen_samples": 10,
+            "kl_warmup": (0, 2), "cross_warmup": (0, 2), "distance_warmup": (0, 2), "lsc_weight": 1.0}
+    spec = resolve_spec("CUB", "dvae", head=tiny, classifier={"epochs": 3}, protocol={"calibration": "gamma"})
+    result = run_protocol(spec, bench)
+    assert result.selection.gamma not in (0.0, spec.head.lsc_weight)  # a choice that would show the leak
+    assert result.spec.head.lsc_weight == result.model.meta["config"]["lsc_weight"] == spec.head.lsc_weight
+    assert result.model.meta["selection"]["gamma"] == result.selection.gamma
