@@ -52,28 +52,39 @@ def run_protocol(spec: RunSpec, data: Benchmark | FeaturesFor, *,
     bench = features_for(FINAL)
     _check_data(spec, bench, hook=callable(data))
     spec = dataclasses.replace(spec, features=spec.features or bench.features_name)
-    selection = Selection.given(spec)
-    if spec.protocol.select:
-        selection = select_settings(spec, features_for, callback=callback)
-        spec = selection.apply(spec)
+    selection = (select_settings(spec, features_for, callback=callback) if spec.protocol.select
+                 else Selection.given(spec))
+    spec = selection.apply(spec)
     model = fit_final(spec, bench, callback=callback)
     test_data = prepare(bench, proposed_split(bench), spec.device)
-    calibration = None
-    if spec.protocol.select and spec.protocol.calibrate:
-        gamma = carried_gamma(spec.protocol.calibration, selection.gamma, selection.val["seen_to_unseen"],
-                              model.head, model.classifier, test_data)
-        calibration = Calibration(spec.protocol.calibration, selection.gamma, gamma)
-    model.meta["selection"] = _selection_meta(selection, calibration)
-    test = evaluate(model.head, model.classifier, test_data, calibration.gamma if calibration else selection.gamma)
-    uncalibrated = evaluate(model.head, model.classifier, test_data, 0.0)  # reported beside, never chosen on
-    model.meta["metrics"] = {"val": selection.val, "test": test, "test_uncalibrated": uncalibrated}
-    if calibration and calibration.method == "rate":  # the other calibration's outcome, also only reported beside
-        model.meta["metrics"]["test_validation_gamma"] = evaluate(model.head, model.classifier, test_data,
-                                                                  calibration.validation_gamma)
-    model.meta["protocol"] = dataclasses.asdict(spec.protocol)
+    calibration = _carried_calibration(spec, selection, model, test_data)
+    test = _evaluate_once(model, spec, selection, calibration, test_data)
     seconds = time.perf_counter() - started
     model.meta["train_seconds"] = round(seconds, 1)
     return Result(model, spec, selection, calibration, test, seconds)
+
+
+def _carried_calibration(spec: RunSpec, selection: Selection, model: ZSLModel, data) -> Calibration | None:
+    """Validation's gamma carried to the final model as the spec's calibration says (None: none chosen)."""
+    if not (spec.protocol.select and spec.protocol.calibrate):
+        return None
+    gamma = carried_gamma(spec.protocol.calibration, selection.gamma, selection.val["seen_to_unseen"],
+                          model.head, model.classifier, data)
+    return Calibration(spec.protocol.calibration, selection.gamma, gamma)
+
+
+def _evaluate_once(model: ZSLModel, spec: RunSpec, selection: Selection, calibration: Calibration | None,
+                   data) -> dict:
+    """The single test evaluation, recorded in the model's metadata with what led to it; returns U/S/H/ZSL."""
+    model.meta["selection"] = _selection_meta(selection, calibration)
+    test = evaluate(model.head, model.classifier, data, calibration.gamma if calibration else selection.gamma)
+    uncalibrated = evaluate(model.head, model.classifier, data, 0.0)  # reported beside, never chosen on
+    model.meta["metrics"] = {"val": selection.val, "test": test, "test_uncalibrated": uncalibrated}
+    if calibration and calibration.method == "rate":  # the other calibration's outcome, also only reported beside
+        model.meta["metrics"]["test_validation_gamma"] = evaluate(model.head, model.classifier, data,
+                                                                  calibration.validation_gamma)
+    model.meta["protocol"] = dataclasses.asdict(spec.protocol)
+    return test
 
 
 def train_and_evaluate(bench: Benchmark, method: str = "vae-cflow", head: Mapping[str, Any] | None = None, *,
