@@ -162,7 +162,7 @@ def test_shipped_checkpoints_load_through_their_legacy_fields(name):
     """The shipped metadata predates a renamed Config field and retired ones; each value still arrives."""
     renamed, retired = LEGACY[name]
     stored = read_metadata(WEIGHTS_DIR / name)["config"]
-    config = dataclasses.asdict(load_model(WEIGHTS_DIR / name).head.config)
+    config = json.loads(json.dumps(dataclasses.asdict(load_model(WEIGHTS_DIR / name).head.config)))  # as stored
     assert config == {renamed.get(k, k): v for k, v in stored.items() if k not in retired}
 
 
