@@ -9,12 +9,14 @@ import torch
 
 from zsl_app.core.attribute_scale import scale_of
 from zsl_app.core.backbones import BACKBONES, Backbone, backbone_names, create_backbone
+from zsl_app.core.domain import DomainScore
 from zsl_app.core.model import ZSLModel, softmax
 from zsl_app.storage.checkpoint import CheckpointError, load_model, paths, read_metadata
 from zsl_app.storage.data.attribute_names import attribute_names
 from zsl_app.storage.data.xlsa17 import KNOWN_RECIPES
 from zsl_app.storage.images import load_image
 from zsl_app.storage.paths import WEIGHTS_DIR
+from zsl_app.storage.reading_file import Reading, load_reading
 
 from .overlay import ClassOverlay
 
@@ -38,6 +40,7 @@ class PredictResult:
     attributes: list[tuple[str, float]]  # the attributes the model reads in the photo, human scale
     class_attributes: list[tuple[str, float]]  # the top-1 class's strongest attributes, human scale
     seconds: float  # end-to-end latency of this prediction
+    domain: DomainScore | None = None  # whether the photo looks like what the model knows; None: not checked
 
 
 def default_checkpoint(weights_dir: Path = WEIGHTS_DIR) -> Path:
@@ -70,8 +73,8 @@ def backbone_for(meta: dict, where) -> str:
 class Predictor:
     """A trained model (never changed) with the backbone of its feature space: photo -> features -> scores."""
 
-    def __init__(self, model: ZSLModel, backbone: Backbone | None, *, model_id: str):
-        self.model, self.backbone, self.model_id = model, backbone, model_id
+    def __init__(self, model: ZSLModel, backbone: Backbone | None, *, model_id: str, reading: Reading | None = None):
+        self.model, self.backbone, self.model_id, self.reading = model, backbone, model_id, reading
         self.attribute_names = attribute_names(model.meta.get("dataset", ""), model.attributes.shape[1])
         self.scale, self.norms = scale_of(model.meta, model.attributes)
         self.info = {"model": model_id, "dataset": model.meta.get("dataset"), "method": model.meta.get("method"),
@@ -86,11 +89,26 @@ class Predictor:
         backbone = create_backbone(backbone_for(read_metadata(checkpoint), meta_path), weights=backbone_weights,
                                    device=device)
         model = load_model(checkpoint, device=device, feature_space=backbone.recipe)
-        return cls(model, backbone, model_id=weights_path.stem)
+        reading = load_reading(checkpoint, feature_space=backbone.recipe, attribute_dim=model.attributes.shape[1])
+        return cls(model, backbone, model_id=weights_path.stem, reading=reading)
 
     def features(self, image) -> np.ndarray:
         """A photo (path, bytes, PIL image or array) -> its backbone features (D,); ImageError on a bad image."""
         return self.backbone.embed_images([load_image(image)])[0]
+
+    def look(self, image) -> tuple[np.ndarray, np.ndarray | None]:
+        """A photo -> (its features (D,), the backbone's ImageNet logits (1000,) or None); ImageError on a bad image."""
+        features, logits = self.backbone.look([load_image(image)])
+        return features[0], None if logits is None else logits[0]
+
+    def imagenet_logits(self, features: np.ndarray) -> np.ndarray | None:
+        """The backbone's ImageNet logits (1000,) of raw features (D,); None where it has none for them."""
+        logits = self.backbone.imagenet_logits(features[None]) if self.backbone else None
+        return None if logits is None else logits[0]
+
+    def domain(self, features: np.ndarray, imagenet_logits: np.ndarray | None) -> DomainScore | None:
+        """Whether raw features (D,) look like what the model knows; None for a model without a reading."""
+        return self.reading.domain.score(features, imagenet_logits) if self.reading else None
 
     def check_features(self, features) -> np.ndarray:
         """Raw backbone features as float32 (D,); ValueError for another shape."""
@@ -111,7 +129,10 @@ class Predictor:
 
     @torch.no_grad()
     def read_attributes(self, features: np.ndarray) -> np.ndarray:
-        """The attributes the model reads in raw features (D,), on the dataset's scale (A,)."""
+        """The attributes read in raw features (D,), on the dataset's scale (A,): by the model's reading when
+        it has one (trained for the purpose), else decoded by its head."""
+        if self.reading:
+            return self.reading.reader.read(features[None])[0]
         x = torch.from_numpy(self.model.scaler.transform(features[None])).to(self.model.head.device)
         decoded = self.model.head.decode_attributes(x)[0].cpu().numpy()  # (A,) model space
         return np.clip(decoded * self.scale.typical_norm, self.scale.low, self.scale.high)

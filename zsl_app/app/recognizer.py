@@ -8,8 +8,11 @@ import numpy as np
 from zsl_app.core.model import ZSLModel
 
 from .classes import ClassError, ClassRules, name_key
+from .describe import Description, Lexicon
+from .photo_classes import PhotoReading, read_photos
 from .predictor import PredictResult, Predictor, Ranked
 from .user_classes import UserClasses
+from .vocabulary import Vocabulary
 
 TOP_ATTRIBUTES = 10
 
@@ -27,6 +30,8 @@ class Recognizer:
         self._rules = ClassRules(attribute_names=self.attribute_names, scale=predictor.scale,
                                  builtin=model.class_names)
         self._classes = UserClasses(model, self._rules, model_id=predictor.model_id, path=classes_path)
+        self.vocabulary = Vocabulary(self.attribute_names)
+        self._lexicon = Lexicon.for_dataset(self.vocabulary, model.meta.get("dataset", ""))
 
     @classmethod
     def load(cls, checkpoint: str | Path | None = None, *, backbone_weights=None, device="cpu") -> "Recognizer":
@@ -47,14 +52,16 @@ class Recognizer:
     def predict(self, image, top: int = 5) -> PredictResult:
         """A photo (path, bytes, PIL image or array) -> the top classes; ImageError on a bad image."""
         started = time.perf_counter()
-        return self._result(self._predictor.features(image), top, started)
+        features, imagenet_logits = self._predictor.look(image)
+        return self._result(features, top, started, imagenet_logits)
 
     def predict_features(self, features: np.ndarray, top: int = 5) -> PredictResult:
         """Raw backbone features (D,) -> the top classes."""
         started = time.perf_counter()
-        return self._result(self._predictor.check_features(features), top, started)
+        features = self._predictor.check_features(features)
+        return self._result(features, top, started, self._predictor.imagenet_logits(features))
 
-    def _result(self, features: np.ndarray, top: int, started: float) -> PredictResult:
+    def _result(self, features: np.ndarray, top: int, started: float, imagenet_logits) -> PredictResult:
         self._classes.refresh()
         overlay = self._classes.overlay
         probs = self._predictor.probabilities(features[None], overlay)[0]  # (C + K,)
@@ -64,7 +71,7 @@ class Recognizer:
         ranked = [Ranked(names[i], float(probs[i]), kinds[i]) for i in order]
         return PredictResult(ranked, self._strongest(self._predictor.read_attributes(features)),
                              self._strongest(self.class_attributes(ranked[0].name)),
-                             time.perf_counter() - started)
+                             time.perf_counter() - started, self._predictor.domain(features, imagenet_logits))
 
     def _strongest(self, values: np.ndarray) -> list[tuple[str, float]]:
         order = np.argsort(-values, kind="stable")[:TOP_ATTRIBUTES]
@@ -94,6 +101,30 @@ class Recognizer:
         self._classes.refresh()
         self._classes.add(self._rules.new_class(name, attributes, normalised=normalised,
                                                 existing=self._classes.names()))
+
+    # --- describing a class: by parts, in words, with photos -> a vector to check, edit and add ---------
+    def typical_attributes(self) -> np.ndarray:
+        """The mean seen-class vector (A,) on the dataset's scale: what a description leaves unsaid."""
+        seen = [i for i, k in enumerate(self.model.class_kinds) if k == "seen"]
+        return np.mean([self._predictor.class_attributes(i) for i in seen], axis=0)
+
+    def describe_parts(self, parts, *, like: str | None = None) -> np.ndarray:
+        """{group: [value, ...]} or {group: {value: strength}} -> a vector (A,) on the dataset's scale: the
+        class `like` (else the typical one) with those values set, at the scale's top unless given."""
+        return self.vocabulary.vector(parts, self._start(like), self.human_scale_max)
+
+    def describe_words(self, text: str, *, like: str | None = None) -> Description:
+        """A description in words -> the attributes it names (as `describe_parts`), which phrases set which
+        attributes, and the words not understood; ClassError when it names none."""
+        return self._lexicon.describe(text, self._start(like), self.human_scale_max)
+
+    def read_photos(self, images) -> PhotoReading:
+        """1-5 photos of one class -> the attributes read in them (their mean is the class's vector) and
+        whether each looks like what the model knows; ClassError naming a photo that cannot be read."""
+        return read_photos(self._predictor, images)
+
+    def _start(self, like: str | None) -> np.ndarray:
+        return self.typical_attributes() if like is None else self.class_attributes(like)
 
     def remove_class(self, name: str) -> None:
         """Forget a user class; the ones added after it are refit as if it had never been added."""

@@ -1,5 +1,6 @@
 """The backbone interface: photo -> the recipe's preprocessing -> pretrained network -> feature vector."""
 
+import copy
 from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar, Sequence
@@ -67,12 +68,14 @@ class Backbone:
     features_name: ClassVar[str]  # stem of the xlsa17 features file it produces, e.g. "effnetlite2"
     recipe: str  # identifies the feature space; recorded in features files and checkpoints
     weights_file: ClassVar[str]  # file name of the official weights
-    classifier_prefix: ClassVar[str]  # state-dict keys of the ImageNet classifier, not loaded
+    classifier_prefix: ClassVar[str]  # state-dict keys of the ImageNet classifier, kept apart from the network
 
     def __init__(self, *, weights: str | Path | None = None, device: str | torch.device = "cpu"):
         self.device = torch.device(device)
         self.transform = self.make_transform()
         net = self.build_network()
+        self.imagenet: nn.Linear | None = None  # the ImageNet classifier on the pooled features, when loaded
+        self.imagenet_net: nn.Module | None = None  # the ImageNet network, once a fine-tune changed `net`
         if weights == RANDOM:
             self.recipe = f"{type(self).recipe}; RANDOM weights (not a feature space)"
         else:
@@ -81,6 +84,7 @@ class Backbone:
             if path.name != self.weights_file:  # other weights, other space: say so in the recipe
                 self.recipe = f"{type(self).recipe}; weights {path.name}"
         self.net = optimise_for_inference(net).to(self.device)
+        self.imagenet_recipe = self.recipe  # the features `imagenet` classifies; a fine-tune changes `recipe`
 
     # --- implemented by each backbone ----------------------------------------------------------
     @classmethod
@@ -131,13 +135,43 @@ class Backbone:
         return f"{type(self).__name__}(name={self.name!r}, feature_dim={self.feature_dim}, device={self.device})"
 
     def load_weights(self, net: nn.Module, path: Path) -> None:
-        """Load a .pth state dict strictly, except the ImageNet classifier (the features come before it)."""
+        """Load a .pth state dict strictly into the network, its ImageNet classifier (the features come before
+        it) into `imagenet` when the file has one."""
         state = read_state_dict(path)
+        head = {k.removeprefix(self.classifier_prefix): v for k, v in state.items()
+                if k.startswith(self.classifier_prefix)}
         state = {k: v for k, v in state.items() if not k.startswith(self.classifier_prefix)}
         try:
             net.load_state_dict(state, strict=True)
         except RuntimeError as err:
             raise BackboneError(f"{path} does not hold {self.name} weights: {str(err)[:500]}") from err
+        if set(head) == {"weight", "bias"} and head["weight"].shape[1:] == (self.feature_dim,):
+            self.imagenet = nn.Linear(self.feature_dim, len(head["bias"])).requires_grad_(False)
+            self.imagenet.load_state_dict(head)
+
+    # --- the ImageNet classifier: how much a photo looks like ImageNet's classes ---------------
+    def keep_imagenet_network(self) -> None:
+        """Call before a fine-tune changes `net`: ImageNet logits then come from the network as loaded."""
+        self.imagenet_net = copy.deepcopy(self.net)
+
+    def imagenet_logits(self, features: np.ndarray) -> np.ndarray | None:
+        """ImageNet logits (N, 1000) of features (N, D) of the network as loaded; None without its classifier,
+        or when `net` was changed (fine-tuned) and its features are no longer the classifier's."""
+        if self.imagenet is None or self.recipe != self.imagenet_recipe:
+            return None
+        with torch.inference_mode():
+            return self.imagenet(torch.as_tensor(np.asarray(features, dtype=np.float32))).numpy()
+
+    def look(self, images: Sequence[Image.Image]) -> tuple[np.ndarray, np.ndarray | None]:
+        """PIL images -> (features (N, feature_dim), ImageNet logits (N, 1000) or None, see imagenet_logits)."""
+        batch = torch.stack([self.preprocess(im) for im in images])
+        features = self.embed(batch).numpy()
+        if self.imagenet is None or self.imagenet_net is None:
+            return features, self.imagenet_logits(features)
+        with torch.inference_mode():
+            base = torch.cat([self.imagenet_net(chunk) for chunk in
+                              batch.to(self.device).contiguous(memory_format=torch.channels_last).split(CHUNK)])
+            return features, self.imagenet(base.cpu()).numpy()
 
 
 def read_state_dict(path: Path) -> dict[str, torch.Tensor]:
