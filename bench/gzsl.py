@@ -18,7 +18,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from zsl_app.core.heads import head_names  # noqa: E402
-from zsl_app.protocol import RunSpec, resolve_spec  # noqa: E402
+from zsl_app.protocol import RunSpec, SpecError, resolve_spec  # noqa: E402
 from zsl_app.protocol.spec import parse_overrides  # noqa: E402
 from zsl_app.protocol.calibration import CALIBRATIONS  # noqa: E402
 from zsl_app.protocol.run import run_protocol  # noqa: E402
@@ -73,8 +73,10 @@ def run_spec(args, seed: int) -> RunSpec:
 
 def main() -> None:
     args = parse()
-    for seed in args.seeds:  # refuse bad settings before any training starts
-        run_spec(args, seed)
+    try:  # refuse bad settings before any training starts
+        [run_spec(args, seed) for seed in args.seeds]
+    except SpecError as err:
+        raise SystemExit(f"gzsl.py: {err}") from err
     runs = []
     for run in seed_runs(args):
         runs.append(run)
@@ -110,7 +112,7 @@ def run_seed(args, seed: int) -> dict:
           + f"  ({result.seconds / 60:.1f} min, final fit + test {final_seconds / 60:.1f} min;"
           + f" chose {_chosen(selection)})", flush=True)
     if args.out:
-        name = run_name(bench.name, args.method, bench.features_name, seed)
+        name = run_name(args.out, bench.name, args.method, bench.features_name, seed)
         save_model(result.model, Path(args.out) / name, half=args.half)
     return {"seed": seed, "seconds": result.seconds, "final_seconds": final_seconds,
             "selection": selection, "test": result.test,
