@@ -107,5 +107,5 @@ def round_to_half(top: Top) -> None:
 def top_features(top: Top, maps: np.ndarray | torch.Tensor) -> np.ndarray:
     """Maps (N, C, H, W) of one view -> pooled features (N, 1280) float32."""
     top.eval()
-    out = [top(torch.as_tensor(np.asarray(maps[i:i + CHUNK]))) for i in range(0, len(maps), CHUNK)]
+    out = [top(torch.as_tensor(np.array(maps[i:i + CHUNK]))) for i in range(0, len(maps), CHUNK)]  # a copy: maps may be read-only
     return torch.cat(out).numpy()

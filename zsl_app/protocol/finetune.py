@@ -19,6 +19,8 @@ from zsl_app.storage.data import Benchmark, DataError, validation_split
 from zsl_app.storage.extract import MAT_PREFIX, class_labels, read_images_txt, write_features
 from zsl_app.storage.finetuned import finetuned_recipe, save_finetuned
 
+from .stages import FINAL, FeaturesFor, Stage
+
 @dataclass
 class Photos:
     """A dataset's photos in the features file's row order, with the cached lower-stage activations."""
@@ -109,3 +111,24 @@ def final_finetune(bench: Benchmark, photos: Photos, base: Backbone, config: Fin
     write_features(bench.root / f"{name}.mat", tuned.features, photos.labels + 1,
                    [MAT_PREFIX + f for f in photos.files], tuned.recipe)
     return dataclasses.replace(bench, features=tuned.features, features_name=name, feature_space=tuned.recipe)
+
+
+def finetuned_stages(bench: Benchmark, photos: Photos, base: Backbone, config: FinetuneConfig, *, seed: int,
+                     holdout: float, name: str, backbone_path: Path,
+                     callback: ProgressCallback | None = None) -> FeaturesFor:
+    """features_for(stage) for the protocol: the final stage reads the trainval fine-tune (made now, saved
+    as backbone + features file `name`); validation fold k its own fine-tune, made when first asked."""
+    check_rows_match(photos, bench)
+    final = final_finetune(bench, photos, base, config, seed=seed, name=name, backbone_path=backbone_path,
+                           callback=callback)
+    folds: dict[int, Benchmark] = {}
+
+    def features_for(stage: Stage) -> Benchmark:
+        if stage == FINAL:
+            return final
+        if stage.fold not in folds:
+            folds[stage.fold] = validation_bench(bench, photos, base, config, fold=stage.fold, holdout=holdout,
+                                                 seed=seed, callback=callback)
+        return folds[stage.fold]
+
+    return features_for
