@@ -6,12 +6,14 @@ import json
 import sys
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from zsl_app.core.backbones import backbone_names, create_backbone
 from zsl_app.core.heads import HEADS, head_names
 from zsl_app.protocol import RunSpec, resolve_spec
 from zsl_app.protocol.calibration import CALIBRATIONS
+from zsl_app.protocol.reading import reading_for
 from zsl_app.protocol.run import evaluate_model, run_protocol
 from zsl_app.storage.checkpoint import CheckpointError, load_model, read_metadata, run_name, save_model
 from zsl_app.storage.data import DataError, load_benchmark
@@ -19,6 +21,7 @@ from zsl_app.storage.data.cub_images import download_cub_images, find_cub_images
 from zsl_app.storage.data.download import DownloadError, download_xlsa17
 from zsl_app.storage.extract import extract_features, tqdm_progress
 from zsl_app.storage.paths import WEIGHTS_DIR, resolve_data_root
+from zsl_app.storage.reading_file import save_reading
 
 from .attribute_file import read_attribute_file
 from .classes import ClassError
@@ -56,7 +59,8 @@ def build_parser() -> argparse.ArgumentParser:
     act.add_argument("--download", choices=["xlsa17", "cub-images"],
                      help="download benchmark files into the data root, or the CUB photos (for --extract)")
     act.add_argument("--predict", metavar="PHOTO", type=nonempty, help="classify a photo")
-    act.add_argument("--add-class", metavar="NAME", type=nonempty, help="add a class described by --attributes to the model")
+    act.add_argument("--add-class", metavar="NAME", type=nonempty,
+                     help="add a class described by --attributes, --describe or --photos to the model")
     act.add_argument("--remove-class", metavar="NAME", type=nonempty, help="remove a class added with --add-class")
     act.add_argument("--list-classes", action="store_true", help="list the model's classes (user ones last)")
     act.add_argument("--extract", metavar="DATASET", type=nonempty, help="embed a dataset's photos into a features file (CUB)")
@@ -66,6 +70,12 @@ def build_parser() -> argparse.ArgumentParser:
     u.add_argument("--attributes", metavar="FILE", help="a class's attributes: .csv or .json, one value per "
                                                         "attribute on the dataset's scale (CUB: 0-100)")
     u.add_argument("--normalised", action="store_true", help="--attributes is L2-normalised, like att_splits' att")
+    u.add_argument("--describe", metavar="TEXT", type=nonempty,
+                   help='a class in words, e.g. "small, red crown, black wings, white belly, short cone-shaped bill"')
+    u.add_argument("--like", metavar="CLASS", help="--describe starts from this class (default: the typical one)")
+    u.add_argument("--photos", metavar="PHOTO", nargs="+", help="1-5 photos of a class: it gets the attributes read in them")
+    u.add_argument("--dry-run", action="store_true", help="with --add-class: show what --describe or --photos reads, "
+                                                          "add nothing (with --json: the vector, as --attributes reads it)")
     u.add_argument("--backbone-weights", metavar="PATH", help="backbone weights file instead of the official ones")
     x = p.add_argument_group("feature extraction")
     x.add_argument("--images", metavar="PATH", help="the extracted CUB_200_2011 folder "
@@ -172,7 +182,16 @@ def train(args) -> int:
                            half=args.half)
     print_table(result.model.meta["metrics"], result.seconds)
     print(f"saved {meta_path.with_suffix('.safetensors')} (+ .json)")
+    write_reading(meta_path, bench)
     return 0
+
+
+def write_reading(checkpoint: Path, bench) -> None:
+    """The photo reading beside a new checkpoint (the attributes "Why" shows, the out-of-domain notice)."""
+    try:
+        print(f"saved {save_reading(checkpoint, reading_for(bench))}")
+    except DataError as err:  # e.g. no validation fold to choose its settings on: predictions go without it
+        print(f"no photo reading written ({err})")
 
 
 def evaluate(args) -> int:
@@ -216,16 +235,68 @@ def predict(args) -> int:
     for i, r in enumerate(result.ranked, 1):
         print(f"{i:3}. {r.name:40} {100 * r.probability:6.2f}%  {r.kind}")
     print("reads: " + ", ".join(f"{name} {value:.0f}" for name, value in result.attributes[:5]))
+    line = domain_line(result.domain)
+    if result.domain is not None and not result.domain.in_domain:
+        line = f"NOTICE: this photo {line}; the classes above are the nearest the model knows, not an identification"
+    print(line)
     return 0
+
+
+def domain_line(domain) -> str:
+    """Whether a photo looks like what the model knows, with the cues' values."""
+    if domain is None:
+        return "domain not checked (this model has no photo reading: python tools/fit_reading.py CHECKPOINT)"
+    cues = (f"P({domain.domain}) {domain.probability:.2f}, " if domain.probability is not None else "") + \
+        f"similarity to its classes {domain.similarity:.2f}"
+    what = f"a {domain.domain}" if domain.domain else "the model's classes"
+    return f"{'looks' if domain.in_domain else 'does NOT look'} like {what} ({cues})"
 
 
 def add_class(args) -> int:
-    if not args.attributes:
-        raise ClassError("--add-class needs --attributes FILE (.csv or .json, one value per attribute)")
+    check_class_source(args)
     predictor = Recognizer.load(args.model, backbone_weights=args.backbone_weights, device=pick_device(args.device))
-    predictor.add_class(args.add_class, read_attribute_file(args.attributes), normalised=args.normalised)
+    if args.attributes:
+        predictor.add_class(args.add_class, read_attribute_file(args.attributes), normalised=args.normalised)
+    else:
+        vector = described(predictor, args)
+        if args.dry_run:
+            if args.json:
+                print(json.dumps(dict(zip(predictor.attribute_names, np.round(vector, 2).tolist())), indent=1))
+            return 0
+        predictor.add_class(args.add_class, vector)
     print(f"added {args.add_class} to {predictor.info['model']} (saved in {predictor.classes_path})")
     return 0
+
+
+def check_class_source(args) -> None:
+    """Exactly one of --attributes, --describe, --photos; the options that go with each."""
+    given = [f for f, v in (("--attributes", args.attributes), ("--describe", args.describe),
+                            ("--photos", args.photos)) if v]
+    if len(given) != 1:
+        raise ClassError("--add-class needs one of --attributes FILE (.csv or .json, one value per attribute), "
+                         "--describe TEXT or --photos PHOTO [PHOTO ...]" + (f"; got {' and '.join(given)}" if given else ""))
+    if args.like and not args.describe:
+        raise ClassError("--like CLASS goes with --describe (the class a description starts from)")
+    if args.normalised and not args.attributes or args.dry_run and args.attributes:
+        raise ClassError("--normalised goes with --attributes; --dry-run with --describe or --photos")
+
+
+def described(predictor: Recognizer, args) -> np.ndarray:
+    """The vector --describe or --photos gives, after saying (on stderr) how it was read."""
+    if args.describe:
+        description = predictor.describe_words(args.describe, like=args.like)
+        for m in description.matches:
+            print(f"understood {m.phrase!r}: {', '.join(m.attributes)} = {m.strength:g}", file=sys.stderr)
+        if description.unknown:
+            print(f"not understood: {', '.join(description.unknown)}", file=sys.stderr)
+        return description.attributes
+    reading = predictor.read_photos(args.photos)
+    for photo, domain in zip(args.photos, reading.domain):
+        print(f"{photo}: {domain_line(domain)}", file=sys.stderr)
+    strongest = np.argsort(-reading.attributes, kind="stable")[:10]
+    print("read: " + ", ".join(f"{predictor.attribute_names[i]} {reading.attributes[i]:.0f}" for i in strongest),
+          file=sys.stderr)
+    return reading.attributes
 
 
 def list_classes(args) -> int:
