@@ -14,6 +14,7 @@ from zsl_app.core.model import ZSLModel, softmax
 from zsl_app.storage.checkpoint import CheckpointError, load_model, paths, read_metadata
 from zsl_app.storage.data.attribute_names import attribute_names
 from zsl_app.storage.data.xlsa17 import KNOWN_RECIPES
+from zsl_app.storage.finetuned import find_finetuned, load_finetuned
 from zsl_app.storage.images import load_image
 from zsl_app.storage.paths import WEIGHTS_DIR
 from zsl_app.storage.reading_file import Reading, load_reading
@@ -55,6 +56,15 @@ def default_checkpoint(weights_dir: Path = WEIGHTS_DIR) -> Path:
         raise CheckpointError(f"{path} must be JSON like {{\"default\": \"<checkpoint stem>\"}} ({err})") from err
 
 
+def backbone_of(checkpoint: Path, meta: dict, where, *, weights=None, device="cpu") -> Backbone:
+    """The backbone of a checkpoint's feature space: a fine-tune (found beside the checkpoint, in weights/ or
+    among the user's fine-tunes by its feature space) or a registered backbone."""
+    finetuned = find_finetuned(meta["features"]["feature_space"], [Path(checkpoint).parent])
+    if finetuned is not None:
+        return load_finetuned(finetuned, device=device)
+    return create_backbone(backbone_for(meta, where), weights=weights, device=device)
+
+
 def backbone_for(meta: dict, where) -> str:
     """The registered backbone that produced a checkpoint's features, or a refusal saying why none can."""
     features = meta["features"]["name"]
@@ -86,8 +96,8 @@ class Predictor:
         """Load a checkpoint (None: weights/default.json) with the backbone of its feature space."""
         checkpoint = Path(checkpoint) if checkpoint else default_checkpoint()
         weights_path, meta_path = paths(checkpoint)
-        backbone = create_backbone(backbone_for(read_metadata(checkpoint), meta_path), weights=backbone_weights,
-                                   device=device)
+        backbone = backbone_of(checkpoint, read_metadata(checkpoint), meta_path, weights=backbone_weights,
+                               device=device)
         model = load_model(checkpoint, device=device, feature_space=backbone.recipe)
         reading = load_reading(checkpoint, feature_space=backbone.recipe, attribute_dim=model.attributes.shape[1])
         return cls(model, backbone, model_id=weights_path.stem, reading=reading)

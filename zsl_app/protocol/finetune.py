@@ -15,7 +15,8 @@ from zsl_app.core.backbones import Backbone
 from zsl_app.core.finetune import FinetuneConfig, Top, round_to_half, top_features, train_top
 from zsl_app.core.training import ProgressCallback
 from zsl_app.storage.activations import CacheKey, as_tensor, cached_lower
-from zsl_app.storage.data import Benchmark, DataError, validation_split
+from zsl_app.storage.data import Benchmark, DataError, load_benchmark, validation_split
+from zsl_app.storage.data.xlsa17 import dataset_dir
 from zsl_app.storage.extract import MAT_PREFIX, class_labels, read_images_txt, write_features
 from zsl_app.storage.finetuned import finetuned_recipe, save_finetuned
 
@@ -132,3 +133,28 @@ def finetuned_stages(bench: Benchmark, photos: Photos, base: Backbone, config: F
         return folds[stage.fold]
 
     return features_for
+
+
+@dataclass(frozen=True)
+class PhotoRun:
+    """Where a fine-tuned run reads its photos and keeps what it makes."""
+
+    images_root: Path  # the CUB_200_2011 folder
+    data_root: Path  # xlsa17 root: att_splits.mat in, features files out
+    cache_dir: Path  # lower-stage activations
+    backbone_path: Path  # the final fine-tune's .safetensors + .json (without suffix)
+
+
+def photo_stages(dataset: str, features_name: str, base: Backbone, config: FinetuneConfig, where: PhotoRun, *,
+                 seed: int, holdout: float, callback: ProgressCallback | None = None,
+                 extract_progress=None) -> FeaturesFor:
+    """The whole photo route for the protocol: cache the frozen stages, write the frozen features file if
+    it is missing, fine-tune per stage; the final fine-tune's features file is `features_name`."""
+    folder = dataset_dir(where.data_root, dataset)
+    photos = load_photos(where.images_root, folder / "att_splits.mat", base, cut_of(base, config), where.cache_dir,
+                         progress=extract_progress)
+    if not (folder / f"{base.features_name}.mat").is_file():
+        write_base_features(folder, photos, base)
+    bench = load_benchmark(where.data_root, dataset, base.features_name)
+    return finetuned_stages(bench, photos, base, config, seed=seed, holdout=holdout, name=features_name,
+                            backbone_path=where.backbone_path, callback=callback)
