@@ -3,11 +3,10 @@ words were not. Built on the dataset's own vocabulary and the synonyms beside it
 
 import re
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
 
-from zsl_app.storage.data.attribute_names import META
+from zsl_app.storage.data.attribute_names import META, attribute_names
 
 from .classes import ClassError
 from .vocabulary import Term, Vocabulary
@@ -72,8 +71,10 @@ class Lexicon:
 
     @classmethod
     def for_dataset(cls, vocabulary: Vocabulary, dataset: str) -> "Lexicon":
+        """With the dataset's synonyms when the vocabulary is the dataset's own attribute list."""
         path = SYNONYMS.get((dataset or "").upper())
-        return cls(vocabulary, Path(path).read_text(encoding="utf-8") if path else "")
+        own = path is not None and vocabulary.names == attribute_names(dataset)
+        return cls(vocabulary, path.read_text(encoding="utf-8") if own else "")
 
     def _take(self, line: str) -> None:
         """One synonyms line: "canonical: word, word" or "part > part, part"."""

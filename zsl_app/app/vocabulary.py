@@ -52,7 +52,8 @@ class Vocabulary:
             group, value = name.split(": ", 1) if ": " in name else (FLAT, name)
             grouped.setdefault(group, []).append(Term(i, group, value, name))
         self.groups = [Group(g, tuple(terms)) for g, terms in grouped.items()]
-        self.size = len(attribute_names)
+        self.names = list(attribute_names)
+        self.size = len(self.names)
 
     def group(self, name: str) -> Group:
         """The group of that name (case and "_" do not count); ClassError naming the valid ones."""
