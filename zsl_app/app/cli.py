@@ -273,8 +273,8 @@ def check_class_source(args) -> None:
     given = [f for f, v in (("--attributes", args.attributes), ("--describe", args.describe),
                             ("--photos", args.photos)) if v]
     if len(given) != 1:
-        raise ClassError("--add-class needs one of --attributes FILE (.csv or .json, one value per attribute), "
-                         "--describe TEXT or --photos PHOTO [PHOTO ...]" + (f"; got {' and '.join(given)}" if given else ""))
+        raise ClassError("--add-class needs --attributes FILE (.csv or .json, one value per attribute), --describe "
+                         "TEXT or --photos PHOTO [PHOTO ...], one of them" + (f"; got {' and '.join(given)}" if given else ""))
     if args.like and not args.describe:
         raise ClassError("--like CLASS goes with --describe (the class a description starts from)")
     if args.normalised and not args.attributes or args.dry_run and args.attributes:
