@@ -56,8 +56,8 @@ class Vocabulary:
         self.size = len(self.names)
 
     def group(self, name: str) -> Group:
-        """The group of that name (case and "_" do not count); ClassError naming the valid ones."""
-        key = _key(name)
+        """The group of that name (case, "_" and CUB's "has_" do not count); ClassError naming the valid ones."""
+        key = _key(str(name).lower().removeprefix("has_"))
         for g in self.groups:
             if _key(g.name) == key:
                 return g
