@@ -11,7 +11,7 @@ from PIL import Image
 from conftest import SAMPLES, XLSA17, needs_real_cub, needs_samples
 from tiny_model import tiny_checkpoint, tiny_recognizer
 from zsl_app.app.classes import ClassError
-from zsl_app.app.photo_classes import MAX_PHOTOS
+from zsl_app.app.photo_classes import MAX_PHOTOS, STRETCH
 from zsl_app.app.predictor import Predictor, default_checkpoint
 from zsl_app.app.recognizer import Recognizer
 from zsl_app.core.attribute_reader import fit_readers, row_correlations
@@ -162,7 +162,9 @@ def test_birds_are_in_domain_and_the_example_cat_is_not(shipped):
 def test_a_class_from_photos_is_read_checked_and_added_in_seconds(shipped, tmp_path):
     photos = sorted(SAMPLES.glob("*.jpg"))[:2]
     reading = shipped.read_photos(photos)
-    assert reading.per_photo.shape == (2, 312) and np.allclose(reading.attributes, reading.per_photo.mean(axis=0))
+    typical = shipped.typical_attributes()
+    stretched = np.clip(typical + STRETCH * (reading.per_photo.mean(axis=0) - typical), 0, 100)
+    assert reading.per_photo.shape == (2, 312) and np.allclose(reading.attributes, stretched)
     assert all(d.in_domain for d in reading.domain)
     (tmp_path / "not.jpg").write_bytes(b"not an image")
     for images, message in [(photos * 3, f"1 to {MAX_PHOTOS} photos"), ([], "got 0"),

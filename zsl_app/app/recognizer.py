@@ -119,9 +119,9 @@ class Recognizer:
         return self._lexicon.describe(text, self._start(like), self.human_scale_max)
 
     def read_photos(self, images) -> PhotoReading:
-        """1-5 photos of one class -> the attributes read in them (their mean is the class's vector) and
-        whether each looks like what the model knows; ClassError naming a photo that cannot be read."""
-        return read_photos(self._predictor, images)
+        """1-5 photos of one class -> the attributes read in each, the class's vector they make, and whether
+        each looks like what the model knows; ClassError naming a photo that cannot be read."""
+        return read_photos(self._predictor, images, self.typical_attributes())
 
     def _start(self, like: str | None) -> np.ndarray:
         return self.typical_attributes() if like is None else self.class_attributes(like)
