@@ -83,7 +83,7 @@ def test_saved_finetune_reproduces_its_features_through_the_photo_path(tmp_path)
 
 
 @needs_real_cub
-def test_no_finetune_reads_a_photo_it_must_not(lite0, monkeypatch):
+def test_no_finetune_reads_a_photo_it_must_not(lite0, monkeypatch, tmp_path):
     """On the real split files: fold k's fine-tune trains on trainclassesK photos minus the held-out
     seen-validation ones; the final fine-tune on trainval_loc; none on a test photo."""
     bench = load_benchmark(XLSA17, "CUB", "effnetlite2")
@@ -106,6 +106,6 @@ def test_no_finetune_reads_a_photo_it_must_not(lite0, monkeypatch):
         assert not np.intersect1d(rows, split.eval_seen).size and not np.intersect1d(rows, test_rows).size
     monkeypatch.setattr(pipeline, "save_finetuned", lambda *a, **k: None)
     monkeypatch.setattr(pipeline, "write_features", lambda *a, **k: None)
-    pipeline.final_finetune(bench, photos, lite0, QUICK, seed=0, name="t", backbone_path=None)
+    pipeline.final_finetune(bench, photos, lite0, QUICK, seed=0, backbone_dir=tmp_path)
     assert np.array_equal(rows_seen[-1], bench.trainval) and not np.intersect1d(rows_seen[-1], test_rows).size
     assert trained_on == [len(r) for r in rows_seen]

@@ -3,28 +3,37 @@
 import argparse
 import dataclasses
 import json
+import shutil
 import sys
 from pathlib import Path
 
 import numpy as np
 import torch
+from tqdm import tqdm
 
 from zsl_app.core.backbones import backbone_names, create_backbone
 from zsl_app.core.heads import HEADS, head_names
 from zsl_app.protocol import RunSpec, resolve_spec
 from zsl_app.protocol.calibration import CALIBRATIONS
+from zsl_app.protocol.finetune import PhotoRun, final_finetune, photo_bench, photo_stages, refinetuned_folds
 from zsl_app.protocol.reading import reading_for
 from zsl_app.protocol.run import evaluate_model, run_protocol
+from zsl_app.protocol.stages import FINAL, features_hook
+from zsl_app.storage.atomic import atomic_path
 from zsl_app.storage.checkpoint import CheckpointError, load_model, read_metadata, run_name, save_model
 from zsl_app.storage.data import DataError, load_benchmark
 from zsl_app.storage.data.cub_images import download_cub_images, find_cub_images
 from zsl_app.storage.data.download import DownloadError, download_xlsa17
 from zsl_app.storage.extract import extract_features, tqdm_progress
-from zsl_app.storage.paths import WEIGHTS_DIR, resolve_data_root
+from zsl_app.storage.images import ImageError
+from zsl_app.storage.finetuned import backbones_dir, find_finetuned, read_meta
+from zsl_app.storage.paths import WEIGHTS_DIR, resolve_data_root, user_data_dir
 from zsl_app.storage.reading_file import save_reading
 
 from .attribute_file import read_attribute_file
 from .classes import ClassError
+from .names import display_name
+from .photos import photo_files
 from .predictor import default_checkpoint
 from .progress import TqdmProgress
 from .recognizer import Recognizer
@@ -34,7 +43,7 @@ EXAMPLES = """examples:
   python app.py                                  serve the web app on 127.0.0.1:7860
   python app.py --train cub                      VAE-cFlow on CUB, best available features
   python app.py --train cub --features effnetlite2 --seed 1 --iters 3000
-  python app.py --eval weights/runs/cub-vae-cflow-effnetlite2-s0
+  python app.py --eval weights/cub-vae-cflow-effnetlite2-s0
   python app.py --download xlsa17                fetch the original benchmark files
   python app.py --predict bird.jpg --top 5       classify a photo with the default model
   python app.py --add-class My_Bird --attributes my_bird.csv
@@ -58,7 +67,9 @@ def build_parser() -> argparse.ArgumentParser:
     act.add_argument("--eval", metavar="CHECKPOINT", type=nonempty, help="re-evaluate a saved model on its dataset's test split")
     act.add_argument("--download", choices=["xlsa17", "cub-images"],
                      help="download benchmark files into the data root, or the CUB photos (for --extract)")
-    act.add_argument("--predict", metavar="PHOTO", type=nonempty, help="classify a photo")
+    act.add_argument("--predict", metavar="PHOTO", nargs="+", type=nonempty,
+                     help="classify photos: files, or folders (the photos directly in them); a progress bar on "
+                          "stderr for several")
     act.add_argument("--add-class", metavar="NAME", type=nonempty,
                      help="add a class described by --attributes, --describe or --photos to the model")
     act.add_argument("--remove-class", metavar="NAME", type=nonempty, help="remove a class added with --add-class")
@@ -110,6 +121,14 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--no-select", action="store_true", help="skip validation; train once with the given settings")
     g.add_argument("--folds", type=int, nargs="+", default=[1], choices=[1, 2, 3],
                    help="validation folds; several: choose by mean validation H over them (default 1)")
+    g.add_argument("--finetune", nargs="?", const=True, metavar="DATASET",
+                   help="with --train: adapt the backbone's top to the seen classes on the photos (--images), one "
+                        "fine-tune per protocol stage (the default when the photos are found and --features is "
+                        "not given); alone, `--finetune cub` fine-tunes on trainval photos and writes the features")
+    g.add_argument("--no-finetune", action="store_true", help="with --train: use the features file as it is")
+    g.add_argument("--ft-stages", type=int, choices=[1, 2], help="fine-tune: top stages trained (default 1)")
+    g.add_argument("--ft-epochs", type=int, help="fine-tune: passes over the photos (default 10)")
+    g.add_argument("--ft-lr", type=float, help="fine-tune: learning rate of the backbone's top (default 1e-4)")
     g.add_argument("--device", default="auto", help="cpu, cuda, cuda:1 ... (default: cuda when present)")
     g.add_argument("--out", help="checkpoint folder (default: weights/runs/)")
     g.add_argument("--half", action="store_true", help="store the checkpoint's tensors as float16 (half the size)")
@@ -119,6 +138,8 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
+        if args.finetune and not args.train:
+            return finetune(args)
         if args.train:
             return train(args)
         if args.eval:
@@ -160,30 +181,121 @@ def head_overrides(args) -> dict:
     return {k: v for k, v in out.items() if v is not None}
 
 
-def run_spec(args) -> RunSpec:
+def run_spec(args, dataset: str) -> RunSpec:
     """The command line's run specification (checked before any data is read)."""
     classifier = {} if args.classifier_epochs is None else {"epochs": args.classifier_epochs}
     protocol = {"folds": args.folds, "calibrate": not args.no_calibrate, "calibration": args.calibration,
                 "select": not args.no_select}
-    return resolve_spec(args.train, args.method, features=args.features, head=head_overrides(args),
-                        classifier=classifier, protocol=protocol, seed=args.seed, device=pick_device(args.device))
+    return resolve_spec(dataset, args.method, features=args.features, head=head_overrides(args),
+                        classifier=classifier, protocol=protocol, seed=args.seed, device=pick_device(args.device),
+                        finetune=finetune_overrides(args) if uses_photos(args) else None)
+
+
+def finetune_overrides(args) -> dict:
+    """The fine-tune settings given on the command line."""
+    out = {"stages": args.ft_stages, "epochs": args.ft_epochs, "lr": args.ft_lr}
+    return {k: v for k, v in out.items() if v is not None}
+
+
+def uses_photos(args) -> bool:
+    """--train fine-tunes when asked to, or by default when it is given no features file and finds the photos."""
+    if args.finetune and args.no_finetune:
+        raise ValueError("--finetune and --no-finetune contradict each other; give one")
+    if args.finetune is not None and args.finetune is not True and args.train and \
+            args.finetune.upper() != args.train.upper():
+        raise ValueError(f"--train {args.train} --finetune {args.finetune}: give the dataset once, e.g. "
+                         f"--train {args.train} --finetune")
+    if args.finetune:
+        return True
+    return not args.no_finetune and args.features is None and photo_folder(args, required=False) is not None
+
+
+def photo_folder(args, *, required: bool = True) -> Path | None:
+    """The CUB_200_2011 folder: --images, else under the data root, else where --download cub-images puts it."""
+    if args.images:
+        return Path(args.images).expanduser()
+    found = find_cub_images(resolve_data_root(args.data_root)) or find_cub_images()
+    if found is None and required:
+        raise DataError("no CUB photos found: pass --images PATH (the extracted CUB_200_2011 folder), put them "
+                        "under the data root, or run `python app.py --download cub-images` first")
+    return found
+
+
+def photo_run(args) -> PhotoRun:
+    return PhotoRun(images_root=photo_folder(args), data_root=resolve_data_root(args.data_root),
+                    cache_dir=user_data_dir() / "cache", backbone_dir=backbones_dir(), workers=args.workers)
+
+
+def training_data(args, spec: RunSpec, progress: TqdmProgress):
+    """The benchmark to train on, or for a fine-tuned run each protocol stage's own (FeaturesFor)."""
+    root = resolve_data_root(args.data_root)
+    if spec.finetune is None:
+        bench = load_benchmark(root, spec.dataset, spec.features)
+        print(f"{bench.name}: {len(bench.class_names)} classes, {bench.features.shape[1]}-d {bench.features_name} "
+              f"features; method {spec.method}; seed {spec.seed}")
+        tuned = find_finetuned(bench.feature_space, [])
+        if tuned is None or not spec.protocol.select:
+            return bench
+        print("these features come from a fine-tuned backbone: each validation fold gets its own fine-tune")
+        return refinetuned_folds(bench, read_meta(tuned), photo_run(args), seed=spec.seed,
+                                 holdout=spec.protocol.holdout, callback=progress,
+                                 extract_progress=tqdm_progress("cache lower stages"))
+    base = create_backbone(args.backbone, weights=args.backbone_weights, device=spec.device)
+    where = photo_run(args)
+    print(f"{spec.dataset}: fine-tuning the top {spec.finetune.stages} stage(s) of {base.name} on the photos in "
+          f"{where.images_root} (one fine-tune per protocol stage); method {spec.method}; seed {spec.seed}")
+    return photo_stages(spec.dataset, base, spec.finetune, where, seed=spec.seed, holdout=spec.protocol.holdout,
+                        callback=progress, extract_progress=tqdm_progress("cache lower stages"))
 
 
 def train(args) -> int:
-    spec = run_spec(args)
-    bench = load_benchmark(resolve_data_root(args.data_root), spec.dataset, spec.features)
-    print(f"{bench.name}: {len(bench.class_names)} classes, {bench.features.shape[1]}-d {bench.features_name} "
-          f"features; method {spec.method}; seed {spec.seed}")
+    spec = run_spec(args, args.train)
     progress = TqdmProgress()
-    result = run_protocol(spec, bench, callback=progress)
+    data = training_data(args, spec, progress)
+    result = run_protocol(spec, data, callback=progress)
     progress.close()
+    bench = features_hook(data)(FINAL)
     out = Path(args.out) if args.out else WEIGHTS_DIR / "runs"
-    meta_path = save_model(result.model, out / run_name(bench.name, spec.method, bench.features_name, spec.seed),
-                           half=args.half)
+    meta_path = save_model(result.model, out / run_name(out, bench.name, spec.method, bench.features_name,
+                                                        spec.seed), half=args.half)
+    if spec.finetune is not None:
+        print(f"saved {copy_finetuned(bench.feature_space, out)} (the fine-tuned backbone)")
     print_table(result.model.meta["metrics"], result.seconds)
     print(f"saved {meta_path.with_suffix('.safetensors')} (+ .json)")
     write_reading(meta_path, bench)
     return 0
+
+
+def finetune(args) -> int:
+    """`--finetune DATASET`: fine-tune on trainval photos, save the backbone, write its features file."""
+    if args.finetune is True:
+        raise ValueError("--finetune needs a dataset (e.g. --finetune cub), or use it with --train cub")
+    spec = resolve_spec(args.finetune, args.method, seed=args.seed, device=pick_device(args.device),
+                        finetune=finetune_overrides(args))
+    base = create_backbone(args.backbone, weights=args.backbone_weights, device=spec.device)
+    progress = TqdmProgress()
+    bench, photos = photo_bench(spec.dataset, base, spec.finetune, photo_run(args),
+                                extract_progress=tqdm_progress("cache lower stages"))
+    tuned = final_finetune(bench, photos, base, spec.finetune, seed=spec.seed, backbone_dir=backbones_dir(),
+                           callback=progress)
+    progress.close()
+    print(f"wrote {tuned.root / tuned.features_name}.mat and the backbone in {backbones_dir()}; train on it with "
+          f"--train {spec.dataset.lower()} --features {tuned.features_name} (selection fine-tunes each "
+          f"validation fold again: pass --images)")
+    return 0
+
+
+def copy_finetuned(feature_space: str, folder: Path) -> Path:
+    """Put the fine-tuned backbone of a feature space beside a checkpoint, so the folder serves photos alone."""
+    source = find_finetuned(feature_space, [])
+    if source is None:
+        raise CheckpointError(f"no fine-tuned backbone of '{feature_space}' in {backbones_dir()}")
+    for suffix in (".safetensors", ".json"):
+        target = folder / source.with_suffix(suffix).name
+        if source.with_suffix(suffix) != target:
+            with atomic_path(target) as tmp:
+                shutil.copyfile(source.with_suffix(suffix), tmp)
+    return folder / source.with_suffix(".safetensors").name
 
 
 def write_reading(checkpoint: Path, bench) -> None:
@@ -225,21 +337,48 @@ def download(args) -> int:
 
 
 def predict(args) -> int:
+    """Every photo named (files, folders): its top classes, what it reads in it, whether it fits the model."""
+    photos = photo_files(args.predict)
     predictor = Recognizer.load(args.model, backbone_weights=args.backbone_weights, device=pick_device(args.device))
-    result = predictor.predict(args.predict, top=args.top)
+    model, answers = predictor.info["model"], []
+    for photo in tqdm(photos, desc="photos", unit="photo", file=sys.stderr, disable=len(photos) < 2):
+        try:
+            answers.append((photo, predictor.predict(photo, top=args.top)))
+        except ImageError as err:
+            if len(photos) == 1:
+                raise
+            tqdm.write(f"error: {err}", file=sys.stderr)
+            answers.append((photo, err))
     if args.json:
-        print(json.dumps({"photo": args.predict, "model": predictor.info["model"], **dataclasses.asdict(result)},
-                         indent=1))
-        return 0
-    print(f"{args.predict}  ({predictor.info['model']}, {result.seconds * 1000:.0f} ms)")
+        found = [answer_json(photo, model, result) for photo, result in answers]
+        print(json.dumps(found[0] if len(found) == 1 else found, indent=1))
+    else:
+        for i, (photo, result) in enumerate(answers):
+            print_answer(photo, model, result, first=i == 0)
+    return 2 if any(isinstance(result, ImageError) for _, result in answers) else 0
+
+
+def answer_json(photo: Path, model: str, result) -> dict:
+    """One photo's answer for scripts: class ids with their display names, or the error that stopped it."""
+    if isinstance(result, ImageError):
+        return {"photo": str(photo), "error": str(result)}
+    found = {"photo": str(photo), "model": model, **dataclasses.asdict(result)}
+    for r in found["ranked"]:
+        r["display_name"] = display_name(r["name"], r["kind"])
+    return found
+
+
+def print_answer(photo: Path, model: str, result, *, first: bool) -> None:
+    if isinstance(result, ImageError):
+        return  # said on stderr as it happened
+    print(("" if first else "\n") + f"{photo}  ({model}, {result.seconds * 1000:.0f} ms)")
     for i, r in enumerate(result.ranked, 1):
-        print(f"{i:3}. {r.name:40} {100 * r.probability:6.2f}%  {r.kind}")
+        print(f"{i:3}. {display_name(r.name, r.kind):40} {100 * r.probability:6.2f}%  {r.kind}")
     print("reads: " + ", ".join(f"{name} {value:.0f}" for name, value in result.attributes[:5]))
     line = domain_line(result.domain)
     if result.domain is not None and not result.domain.in_domain:
         line = f"NOTICE: this photo {line}; the classes above are the nearest the model knows, not an identification"
     print(line)
-    return 0
 
 
 def domain_line(domain) -> str:

@@ -33,7 +33,7 @@ class FinetuneConfig:
 
     def __post_init__(self):
         if self.stages not in (1, 2):
-            raise ValueError(f"fine-tune stages must be 1 or 2 (the cache holds the top two); got {self.stages}")
+            raise ValueError(f"fine-tune stages must be 1 or 2 (the top stage, or the top two); got {self.stages}")
         for name in ("epochs", "batch_size"):
             if not 1 <= getattr(self, name) <= 10_000:
                 raise ValueError(f"fine-tune {name} must be between 1 and 10000; got {getattr(self, name)}")

@@ -11,14 +11,14 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from zsl_app.core.backbones import Backbone
+from zsl_app.core.backbones import Backbone, create_backbone
 from zsl_app.core.finetune import FinetuneConfig, Top, round_to_half, top_features, train_top
 from zsl_app.core.training import ProgressCallback
 from zsl_app.storage.activations import CacheKey, as_tensor, cached_lower
 from zsl_app.storage.data import Benchmark, DataError, load_benchmark, validation_split
 from zsl_app.storage.data.xlsa17 import dataset_dir
 from zsl_app.storage.extract import MAT_PREFIX, class_labels, read_images_txt, write_features
-from zsl_app.storage.finetuned import finetuned_recipe, save_finetuned
+from zsl_app.storage.finetuned import finetuned_recipe, save_finetuned, tensors_sha256
 
 from .stages import FINAL, FeaturesFor, Stage
 
@@ -102,26 +102,24 @@ def validation_bench(bench: Benchmark, photos: Photos, base: Backbone, config: F
 
 
 def final_finetune(bench: Benchmark, photos: Photos, base: Backbone, config: FinetuneConfig, *, seed: int,
-                   name: str, backbone_path: Path, callback: ProgressCallback | None = None) -> Benchmark:
-    """Fine-tune on trainval photos; save the backbone and write features file `name` beside att_splits.mat."""
+                   backbone_dir: Path, callback: ProgressCallback | None = None) -> Benchmark:
+    """Fine-tune on trainval photos; save the backbone in `backbone_dir` and write its features file beside
+    att_splits.mat, both named after the base and the trained tensors (e.g. effnetlite2-ft-1a2b3c4d)."""
     tuned = finetune(photos, base, bench.trainval, config, seed=seed, callback=callback, stage="fine-tune/final")
+    name = f"{base.features_name}-ft-{tensors_sha256(tuned.top.state())[:8]}"
     info = {"features_name": name, "dataset": bench.name, "trained_on": "trainval_loc",
             "photos": int(len(tuned.rows)), "classes": int(len(np.unique(photos.labels[tuned.rows]))),
             "config": dataclasses.asdict(config), "seed": seed}
-    save_finetuned(backbone_path, base, tuned.top.cut, tuned.top.state(), info)
+    save_finetuned(backbone_dir / f"{bench.name.lower()}-{name}", base, tuned.top.cut, tuned.top.state(), info)
     write_features(bench.root / f"{name}.mat", tuned.features, photos.labels + 1,
                    [MAT_PREFIX + f for f in photos.files], tuned.recipe)
     return dataclasses.replace(bench, features=tuned.features, features_name=name, feature_space=tuned.recipe)
 
 
-def finetuned_stages(bench: Benchmark, photos: Photos, base: Backbone, config: FinetuneConfig, *, seed: int,
-                     holdout: float, name: str, backbone_path: Path,
-                     callback: ProgressCallback | None = None) -> FeaturesFor:
-    """features_for(stage) for the protocol: the final stage reads the trainval fine-tune (made now, saved
-    as backbone + features file `name`); validation fold k its own fine-tune, made when first asked."""
-    check_rows_match(photos, bench)
-    final = final_finetune(bench, photos, base, config, seed=seed, name=name, backbone_path=backbone_path,
-                           callback=callback)
+def finetuned_stages(bench: Benchmark, photos: Photos, base: Backbone, config: FinetuneConfig, *, final: Benchmark,
+                     seed: int, holdout: float, callback: ProgressCallback | None = None) -> FeaturesFor:
+    """features_for(stage) for the protocol: the final stage reads `final` (the trainval fine-tune's
+    features); validation fold k its own fine-tune with the same settings, made when first asked."""
     folds: dict[int, Benchmark] = {}
 
     def features_for(stage: Stage) -> Benchmark:
@@ -142,19 +140,37 @@ class PhotoRun:
     images_root: Path  # the CUB_200_2011 folder
     data_root: Path  # xlsa17 root: att_splits.mat in, features files out
     cache_dir: Path  # lower-stage activations
-    backbone_path: Path  # the final fine-tune's .safetensors + .json (without suffix)
+    backbone_dir: Path  # where the final fine-tune is saved
+    workers: int = 2  # photo-decoding processes while the cache is built
 
 
-def photo_stages(dataset: str, features_name: str, base: Backbone, config: FinetuneConfig, where: PhotoRun, *,
-                 seed: int, holdout: float, callback: ProgressCallback | None = None,
-                 extract_progress=None) -> FeaturesFor:
-    """The whole photo route for the protocol: cache the frozen stages, write the frozen features file if
-    it is missing, fine-tune per stage; the final fine-tune's features file is `features_name`."""
+def photo_bench(dataset: str, base: Backbone, config: FinetuneConfig, where: PhotoRun, *,
+                extract_progress=None) -> tuple[Benchmark, Photos]:
+    """The photos with their cached lower stages, and the benchmark in the frozen space (its features file
+    written from the cache when missing)."""
     folder = dataset_dir(where.data_root, dataset)
     photos = load_photos(where.images_root, folder / "att_splits.mat", base, cut_of(base, config), where.cache_dir,
-                         progress=extract_progress)
+                         workers=where.workers, progress=extract_progress)
     if not (folder / f"{base.features_name}.mat").is_file():
         write_base_features(folder, photos, base)
     bench = load_benchmark(where.data_root, dataset, base.features_name)
-    return finetuned_stages(bench, photos, base, config, seed=seed, holdout=holdout, name=features_name,
-                            backbone_path=where.backbone_path, callback=callback)
+    check_rows_match(photos, bench)
+    return bench, photos
+
+
+def photo_stages(dataset: str, base: Backbone, config: FinetuneConfig, where: PhotoRun, *, seed: int,
+                 holdout: float, callback: ProgressCallback | None = None, extract_progress=None) -> FeaturesFor:
+    """The whole photo route for the protocol: photo_bench, the final fine-tune, then one per validation fold."""
+    bench, photos = photo_bench(dataset, base, config, where, extract_progress=extract_progress)
+    final = final_finetune(bench, photos, base, config, seed=seed, backbone_dir=where.backbone_dir, callback=callback)
+    return finetuned_stages(bench, photos, base, config, final=final, seed=seed, holdout=holdout, callback=callback)
+
+
+def refinetuned_folds(final: Benchmark, tuned_meta: dict, where: PhotoRun, *, seed: int, holdout: float,
+                      callback: ProgressCallback | None = None, extract_progress=None) -> FeaturesFor:
+    """For a features file made by a fine-tune: its validation folds need fine-tunes of their own (the file's
+    backbone has seen every trainval photo), made with the settings it records."""
+    base = create_backbone(tuned_meta["base"])
+    config = FinetuneConfig(**tuned_meta["config"])
+    bench, photos = photo_bench(final.name, base, config, where, extract_progress=extract_progress)
+    return finetuned_stages(bench, photos, base, config, final=final, seed=seed, holdout=holdout, callback=callback)

@@ -8,6 +8,7 @@ from typing import Any, Mapping
 import torch
 
 from zsl_app.core.classifier import ClassifierConfig
+from zsl_app.core.finetune import FinetuneConfig
 from zsl_app.core.heads import HEADS, head_config
 from zsl_app.storage.data import DATASETS
 
@@ -56,6 +57,7 @@ class RunSpec:
     protocol: Protocol
     seed: int = 0  # of every random choice
     device: str = "cpu"
+    finetune: FinetuneConfig | None = None  # adapt the backbone's top per stage on photos; None: features as given
 
     @property
     def length(self) -> int:
@@ -71,7 +73,8 @@ def head_defaults(method: str, dataset: str | None = None):
 
 def resolve_spec(dataset: str, method: str = "vae-cflow", *, features: str | None = None,
                  head: Mapping[str, Any] | None = None, classifier: Mapping[str, Any] | None = None,
-                 protocol: Mapping[str, Any] | None = None, seed: int = 0, device: str = "cpu") -> RunSpec:
+                 protocol: Mapping[str, Any] | None = None, seed: int = 0, device: str = "cpu",
+                 finetune: Mapping[str, Any] | None = None) -> RunSpec:
     """The one place settings resolve: each section's defaults, then the head's and the dataset's, then
     the caller's overrides (Config field -> value); raises SpecError saying what is wrong."""
     dataset = _choice("dataset", str(dataset).upper(), DATASETS)
@@ -86,8 +89,9 @@ def resolve_spec(dataset: str, method: str = "vae-cflow", *, features: str | Non
                                                                               **classifier}))
     proto = _section("protocol settings", lambda: _dataclass(Protocol, _protocol_fields(protocol, cls, head)))
     _check_limits("", {"seed": seed}, {"seed": SEED_RANGE})
+    tune = None if finetune is None else _section("fine-tune settings", lambda: _dataclass(FinetuneConfig, finetune))
     return RunSpec(dataset=dataset, features=features, method=method, head=head_cfg, classifier=clf,
-                   protocol=proto, seed=int(seed), device=_device(device))
+                   protocol=proto, seed=int(seed), device=_device(device), finetune=tune)
 
 
 def parse_overrides(pairs: list[str]) -> dict[str, Any]:

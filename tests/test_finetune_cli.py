@@ -1,0 +1,103 @@
+"""The photo route end to end on a generated CUB-shaped photo folder: `--train cub --finetune` caches the
+frozen stages, writes the frozen features, fine-tunes per stage, trains a head and saves a model whose
+photo path reproduces its fine-tuned features; bad photo folders fail before any training."""
+
+import json
+
+import numpy as np
+import pytest
+import scipy.io
+from PIL import Image
+
+from conftest import write_tiny_xlsa17
+from zsl_app.app.cli import main
+from zsl_app.app.predictor import Predictor
+from zsl_app.app.recognizer import Recognizer
+from zsl_app.core.backbones import create_backbone
+from zsl_app.storage.finetuned import load_finetuned
+
+HEAD = ["--method", "vae-cflow", "--iters", "20", "--classifier-epochs", "2"]
+PER_CLASS = 10  # photos per class: 100 in all, cached in seconds
+QUICK = ["--backbone", "effnet-lite0", "--ft-epochs", "1", "--workers", "0"]
+
+
+def cell(value) -> str:
+    """A string inside MATLAB cell arrays as scipy reads them (nested object arrays)."""
+    while isinstance(value, np.ndarray):
+        value = value.reshape(-1)[0]
+    return str(value)
+
+
+def photo_folder(root, xlsa17):
+    """One small photo per row of the tiny benchmark, coloured by class, in CUB's layout."""
+    names = [cell(n) for n in scipy.io.loadmat(xlsa17 / "CUB" / "att_splits.mat")["allclasses_names"].reshape(-1)]
+    labels = scipy.io.loadmat(xlsa17 / "CUB" / "tinyfeat.mat")["labels"].reshape(-1).astype(int) - 1
+    rng = np.random.default_rng(0)
+    lines = []
+    for i, label in enumerate(labels):
+        folder = root / "images" / names[label]
+        folder.mkdir(parents=True, exist_ok=True)
+        colour = (np.array([label * 25, 255 - label * 20, (label * 70) % 255]) + rng.integers(0, 30, 3)) % 256
+        pixels = np.clip(colour + rng.normal(0, 20, (48, 64, 3)), 0, 255).astype(np.uint8)
+        Image.fromarray(pixels).save(folder / f"p{i}.jpg")
+        lines.append(f"{i + 1} {names[label]}/p{i}.jpg")
+    (root / "images.txt").write_text("\n".join(lines) + "\n")
+    return root
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("photos")
+    xlsa17 = write_tiny_xlsa17(tmp / "xlsa17", per_class=PER_CLASS)
+    images = photo_folder(tmp / "CUB_200_2011", xlsa17)
+    out = tmp / "runs"
+    argv = ["--train", "cub", "--finetune", "--images", str(images), "--data-root", str(xlsa17), "--out", str(out),
+            "--device", "cpu", *HEAD, *QUICK]
+    assert main(argv) == 0
+    return xlsa17, images, out
+
+
+def test_the_photo_route_writes_features_backbone_and_a_servable_model(trained):
+    xlsa17, images, out = trained
+    assert (xlsa17 / "CUB" / "effnetlite0.mat").is_file()  # the frozen space, written from the cache
+    tuned = sorted((xlsa17 / "CUB").glob("effnetlite0-ft-*.mat"))
+    assert len(tuned) == 1
+    checkpoint = next(p for p in out.glob("*.json") if json.loads(p.read_text()).get("format") == "zsl-app/1")
+    backbone_json = next(p for p in out.glob("*.json")
+                         if json.loads(p.read_text()).get("format") == "zsl-app-finetuned-backbone/1")
+    predictor = Predictor.load(checkpoint.with_suffix(""))
+    mat = scipy.io.loadmat(tuned[0])
+    files = [cell(f).removeprefix("CUB_200_2011/images/") for f in mat["image_files"]]
+    rows = [0, 37, 99]
+    photo_path = np.stack([predictor.features(images / "images" / files[r]) for r in rows])
+    assert np.abs(photo_path - mat["features"][:, rows].T).max() < 1e-4
+    assert load_finetuned(backbone_json).recipe == predictor.model.feature_space
+    assert Recognizer(predictor).predict(images / "images" / files[0]).ranked
+
+
+def test_a_finetuned_space_is_not_the_frozen_one(trained):
+    xlsa17, _, _ = trained
+    frozen = create_backbone("effnet-lite0")
+    tuned = sorted((xlsa17 / "CUB").glob("effnetlite0-ft-*.mat"))[0]
+    assert cell(scipy.io.loadmat(tuned)["backbone"]) != frozen.recipe
+
+
+@pytest.mark.parametrize("damage, message", [
+    (lambda root: (root / "images.txt").unlink(), "missing .*images.txt"),
+    (lambda root: next((root / "images").iterdir()).rename(root / "elsewhere"), "missing|not in"),
+])
+def test_a_broken_photo_folder_fails_before_any_training(tmp_path, damage, message, capsys):
+    xlsa17 = write_tiny_xlsa17(tmp_path / "xlsa17", per_class=PER_CLASS)
+    images = photo_folder(tmp_path / "CUB_200_2011", xlsa17)
+    damage(images)
+    argv = ["--train", "cub", "--finetune", "--images", str(images), "--data-root", str(xlsa17),
+            "--out", str(tmp_path / "runs"), "--device", "cpu", *HEAD, *QUICK]
+    assert main(argv) == 2
+    assert capsys.readouterr().err.startswith("error:")
+    assert not list((xlsa17 / "CUB").glob("effnetlite0*.mat")) and not (tmp_path / "runs").exists()
+
+
+def test_no_photos_anywhere_is_a_clear_error(tmp_path, capsys):
+    xlsa17 = write_tiny_xlsa17(tmp_path / "xlsa17")
+    assert main(["--finetune", "cub", "--data-root", str(xlsa17), "--backbone", "effnet-lite0"]) == 2
+    assert "no CUB photos found" in capsys.readouterr().err
