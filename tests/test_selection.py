@@ -135,7 +135,7 @@ def test_each_stage_reads_the_benchmark_its_hook_gives(bench, tiny_root):
         return other if stage.fold == 1 else bench
 
     hooked = run_protocol(tiny_spec(), features_for)
-    assert asked == [FINAL, Stage(1)] and str(Stage(1)) == "fold 1" and FINAL.final
+    assert asked == [Stage(1), FINAL] and str(Stage(1)) == "fold 1" and FINAL.final
     plain = run_protocol(tiny_spec(), bench)
     assert hooked.selection.val != plain.selection.val  # validation read the fold's own features
     assert hooked.model.meta["features"]["name"] == "tinyfeat"  # the final stage's

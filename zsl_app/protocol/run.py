@@ -46,15 +46,17 @@ class Result:
 def run_protocol(spec: RunSpec, data: Benchmark | FeaturesFor, *,
                  callback: ProgressCallback | None = None) -> Result:
     """The whole protocol: select on validation, retrain on trainval, evaluate test once. `data` is the
-    benchmark every stage reads, or features_for(stage) -> Benchmark giving each stage its own."""
+    benchmark every stage reads, or features_for(stage) -> Benchmark giving each stage its own (asked for
+    each validation fold in turn, then for FINAL)."""
     started = time.perf_counter()
     features_for = features_hook(data)
-    bench = features_for(FINAL)
-    _check_data(spec, bench, hook=callable(data))
-    spec = dataclasses.replace(spec, features=spec.features or bench.features_name)
+    if not callable(data):
+        _check_data(spec, data, hook=False)  # before the long validation stage
     selection = (select_settings(spec, features_for, callback=callback) if spec.protocol.select
                  else Selection.given(spec))
-    spec = selection.apply(spec)
+    bench = features_for(FINAL)
+    _check_data(spec, bench, hook=callable(data))
+    spec = selection.apply(dataclasses.replace(spec, features=spec.features or bench.features_name))
     model = fit_final(spec, bench, callback=callback)
     test_data = prepare(bench, proposed_split(bench), spec.device)
     calibration = _carried_calibration(spec, selection, model, test_data)
