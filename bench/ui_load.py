@@ -3,7 +3,7 @@
 Every answer must equal the one the predictor gives alone; prints p50 / p95 latency with and without load.
 
     python bench/ui_load.py                      # the shipped default model, 20 requests
-    python bench/ui_load.py --model weights/runs/cub-vae-cflow-effnetlite2-s0 --requests 40
+    python bench/ui_load.py --model weights/cub-dvae-effnetlite2-s0 --requests 40
 """
 
 import argparse

@@ -28,7 +28,8 @@ def trained(tmp_path_factory):
     (root / "CUB" / "tinyfeat.mat").unlink()
     out = tmp_path_factory.mktemp("weights")
     assert main(["--train", "cub", "--data-root", str(root), "--out", str(out), "--half", *TRAIN]) == 0
-    return root, out / "cub-vae-cflow-effnetlite0-s0"
+    (meta,) = out.glob("cub-vae-cflow-effnetlite0-s0-*.json")  # named by its settings and the time it was saved
+    return root, meta.with_suffix("")
 
 
 def test_train_half_and_eval(trained, capsys):
@@ -106,7 +107,8 @@ def test_train_with_selection_carries_the_chosen_calibration(trained, tmp_path):
     args = ["--train", "cub", "--data-root", str(root), "--out", str(tmp_path), "--calibration", "rate",
             "--iters", "20", "--classifier-epochs", "2", "--device", "cpu"]
     assert main(args) == 0
-    selection = json.loads((tmp_path / "cub-vae-cflow-effnetlite0-s0.json").read_text())["selection"]
+    (meta,) = tmp_path.glob("cub-vae-cflow-effnetlite0-s0-*.json")
+    selection = json.loads(meta.read_text())["selection"]
     assert selection["calibration"] == "rate" and "validation_gamma" in selection
 
 

@@ -168,8 +168,8 @@ def test_list_and_inspect_classes(app):
     everything = client.predict("", "all", api_name="/list_classes")["data"]
     assert len(everything) == len(predictor.class_table())
     warblers = client.predict("warbler", "unseen", api_name="/list_classes")["data"]
-    assert warblers and all("warbler" in name.lower() and kind == "unseen" for name, kind in warblers)
-    vector = client.predict(everything[0][0], api_name="/class_attributes")["data"]
+    assert warblers and all("warbler" in name.lower() and kind == "unseen" for name, kind, _ in warblers)
+    vector = client.predict(everything[0][2], api_name="/class_attributes")["data"]
     assert len(vector) == len(predictor.attribute_names)
     assert [v for _, v in vector] == sorted((v for _, v in vector), reverse=True)
 
@@ -192,7 +192,8 @@ def test_add_predict_and_remove_a_class(app):
     photo, unseen, rank = closest_unseen(predictor)
     twin = {row[0]: row[1] for row in client.predict(unseen, api_name="/template")["data"]}
     assert "added" in client.predict("Twin class", table(twin), api_name="/add_class")
-    assert client.predict("", "user-added", api_name="/list_classes")["data"] == [["Twin class", "user-added"]]
+    assert client.predict("", "user-added", api_name="/list_classes")["data"] == [["Twin class", "user-added",
+                                                                                  "Twin class"]]
     # Same attributes, same synthetic evidence: the twin must get at least a comparable share of the photo.
     assert probability(predictor, photo, "Twin class") > 0.5 * probability(predictor, photo, unseen)
     ranked = client.predict(handle_file(photo), api_name="/predict")[1]
@@ -218,6 +219,8 @@ def test_read_vector_from_a_file(app, tmp_path):
 
 
 def test_tiny_training_then_activate_and_evaluate(app):
+    """A run once took the shipped model's name, overwrote its namesake, and once active showed the same model
+    line as the shipped model; the shipped models were not in the list, so only a restart led back."""
     client, predictor = app
     started = time.perf_counter()
     job = client.submit("CUB", "effnetlite2", "vae-cflow", 4, 0, 0, 10, 2, True, api_name="/train")
@@ -225,16 +228,27 @@ def test_tiny_training_then_activate_and_evaluate(app):
     with pytest.raises(Exception, match="already running"):
         client.predict("CUB", "effnetlite2", "vae-cflow", 4, 0, 0, 10, 2, False, api_name="/train")
     status, curve, results, runs = job.result(timeout=300)
-    assert "saved" in status and runs["value"] == "cub-vae-cflow-effnetlite2-s0"
+    run = runs["value"]
+    assert "saved" in status and re.fullmatch(r"cub-vae-cflow-effnetlite2-s0-\d{8}-\d{6}", run)
     assert [row[0] for row in results["data"]] == ["val", "test", "test_uncalibrated"]
-    assert len(curve["data"]) > 0
-    label, ranked, *_ = client.predict(handle_file(sample_photos()[0]), api_name="/predict")
-    assert "cub-vae-cflow-effnetlite2-s0" in client.predict(runs["value"], api_name="/activate")
-    with pytest.raises(Exception, match="no saved run"):
+    assert curve["type"] == "matplotlib" and curve["plot"]  # the loss chart, drawn
+    listed = dict((value, label) for label, value in runs["choices"])
+    assert "weights/cub-vae-cflow-effnetlite2-s0" in listed and "weights/cub-dvae-effnetlite2-s0" in listed
+    assert listed[run].endswith("trained here")
+
+    assert "for every visitor" in client.predict(run, api_name="/activate")
+    model_line = client.predict(handle_file(sample_photos()[0]), api_name="/predict")[2]
+    assert f"`{run}` in the runs folder" in model_line and "sha256" in model_line and "saved" in model_line
+    with pytest.raises(Exception, match="no model"):
         client.predict("../../elsewhere", api_name="/activate")
     metrics, per_class, projection, note = client.predict(api_name="/evaluate")
     assert [row[0] for row in metrics["data"]][-1] == "test (recomputed now)"
     assert per_class is not None and projection is not None and "recomputed" in note
+    assert f"`{run}` in the runs folder" in note
+
+    client.predict("weights/cub-vae-cflow-effnetlite2-s0", api_name="/activate")  # and back
+    model_line = client.predict(handle_file(sample_photos()[0]), api_name="/predict")[2]
+    assert "`weights/cub-vae-cflow-effnetlite2-s0`" in model_line
     print(f"tiny training through the API: {time.perf_counter() - started:.1f} s")
 
 
@@ -272,10 +286,14 @@ def test_training_job_runs_one_at_a_time_and_cancels(tiny_root, tmp_path):
         time.sleep(0.05)
     done = job.snapshot()
     assert done.error is None, repr(done.error)
-    assert done.checkpoint == tmp_path / "runs" / "cub-vae-cflow-tinyfeat-s0"
+    assert re.fullmatch(r"cub-vae-cflow-tinyfeat-s0-\d{8}-\d{6}", done.checkpoint.name)
     assert done.checkpoint.with_suffix(".safetensors").is_file()
     assert [row[0] for row in metrics_rows(done.metrics)] == ["test", "test_uncalibrated"]
     assert {stage for stage, _, _ in done.curve} == {"final/head", "final/classifier"}
+    job.start(request, bench)  # the same settings again: a second run, never over the first
+    while not job.snapshot().done:
+        time.sleep(0.05)
+    assert job.snapshot().checkpoint != done.checkpoint and done.checkpoint.with_suffix(".json").is_file()
 
     job.start(TrainRequest("CUB", "tinyfeat", "vae-cflow", length=100_000, seed=1, select=False), bench)
     while job.snapshot().step == 0:
@@ -284,4 +302,89 @@ def test_training_job_runs_one_at_a_time_and_cancels(tiny_root, tmp_path):
     while not job.snapshot().done:
         time.sleep(0.05)
     assert isinstance(job.snapshot().error, Cancelled)
-    assert not (tmp_path / "runs" / "cub-vae-cflow-tinyfeat-s1.json").exists()
+    assert not list((tmp_path / "runs").glob("cub-vae-cflow-tinyfeat-s1*"))
+
+
+def test_run_names_are_unique_and_never_a_shipped_name(tmp_path):
+    from zsl_app.storage.checkpoint import run_name
+    first = run_name(tmp_path, "CUB", "vae-cflow", "effnetlite2", 0)
+    assert re.fullmatch(r"cub-vae-cflow-effnetlite2-s0-\d{8}-\d{6}", first)
+    (tmp_path / f"{first}.json").write_text("{}")
+    second = run_name(tmp_path, "CUB", "vae-cflow", "effnetlite2", 0)
+    assert second != first and second.startswith("cub-vae-cflow-effnetlite2-s0-")  # -2 within the same second
+    assert not (PROJECT_ROOT / "weights" / f"{first}.json").exists()
+
+
+def test_classes_are_listed_by_display_name_sorted_and_searchable(app):
+    """Classes showed `002.Laysan_Albatross` in one tab and "White eyed Vireo" (hyphen lost) in another, in the
+    file's order."""
+    client, _ = app
+    rows = client.predict("", "all", api_name="/list_classes")["data"]
+    names = [name for name, _, _ in rows]
+    assert names == sorted(names, key=str.casefold)
+    shown = {class_id: name for name, _, class_id in rows}
+    assert shown["158.Bay_breasted_Warbler"] == "Bay-breasted Warbler"
+    assert shown["156.White_eyed_Vireo"] == "White-eyed Vireo"
+    assert shown["038.Great_Crested_Flycatcher"] == "Great Crested Flycatcher"
+    for query in ("white-eyed", "White eyed", "156", "white_eyed_vireo"):
+        assert [row[2] for row in client.predict(query, "all", api_name="/list_classes")["data"]] == \
+            ["156.White_eyed_Vireo"], query
+    label = client.predict(handle_file(sample_photos()[0]), api_name="/predict")[0]
+    assert all("_" not in c["label"] and not c["label"][:3].isdigit() for c in label["confidences"])
+
+
+def test_the_page_explains_its_terms(app):
+    """A newcomer met "generalized zero-shot", U/S/H/ZSL, test_uncalibrated, "temperature T", losses near -1400
+    and a JSON repeating the top 5 without a word of explanation."""
+    client, _ = app
+    config = server_config(client)
+    for text in ["200 bird species, mostly North American (CUB-200-2011)", "unseen** ones it never saw a photo of",
+                 "generalized* zero-shot classifier", "their harmonic mean", "test_uncalibrated**: the same test",
+                 "How widely the synthetic features", "lower is better", "values far below zero are normal",
+                 "as the API returns them", "for every visitor of this server"]:
+        assert text in config, text
+
+
+@pytest.fixture(scope="module")
+def fresh_app(tmp_path_factory):
+    """A server on a fresh install: no benchmark files under its data root."""
+    tmp = tmp_path_factory.mktemp("ui_fresh")
+    (tmp / "empty").mkdir()
+    with running_app(tmp, data_root=tmp / "empty") as (url, predictor):
+        yield Client(url, verbose=False), predictor
+
+
+def test_a_fresh_install_says_what_is_missing_and_how_to_get_it(fresh_app):
+    """Empty dropdowns, "none found under the data root?" and red Error badges on four panels."""
+    client, _ = fresh_app
+    config = server_config(client)
+    assert "No benchmark data yet" in config and "python app.py --download xlsa17 --data-root" in config
+    with pytest.raises(Exception, match="No benchmark data yet"):
+        client.predict("CUB", "effnetlite2", "vae-cflow", 4, 0, 0, 10, 2, False, api_name="/train")
+    metrics, per_class, projection, note = client.predict(api_name="/evaluate")
+    assert [row[0] for row in metrics["data"]] == ["val", "test", "test_uncalibrated"]  # saved with the model
+    assert per_class is None and projection is None  # and their frames hidden (see the browser test)
+    for text in ["metrics saved with the model only", "python app.py --download cub-images",
+                 "python app.py --extract cub --backbone effnet-lite2"]:
+        assert text in note, text
+
+
+def test_the_loss_chart_has_a_labelled_line_per_fit_and_plain_ticks():
+    """The chart drew axes and a "stage" legend title but no line and no legend entry; a one-step chart
+    labelled its axis "-1,126.547485"."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from zsl_app.app.ui.loss_chart import loss_figure
+
+    curve = [("select/head", 1, -1126.547485), ("select/head", 2, -1180.25), ("select/classifier 1/6", 1, 2.3),
+             ("final/head", 1, -1126.547485)]
+    figure = loss_figure(curve)
+    FigureCanvasAgg(figure).draw()
+    ax = figure.axes[0]
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["validation fit (chooses the settings)",
+                                                                   "final fit on all training classes"]
+    assert [len(line.get_xdata()) for line in ax.lines] == [2, 1] and ax.lines[1].get_marker() == "o"
+    ticks = [t.get_text() for t in ax.get_yticklabels() if t.get_text()]
+    assert ticks and all(re.fullmatch(r"[−-]?\d+(\.\d+)?", t) for t in ticks), ticks
+    assert ax.yaxis.get_offset_text().get_text() == ""
+    empty = loss_figure([])
+    assert "appears here" in empty.axes[0].texts[0].get_text()  # the empty state says what will come

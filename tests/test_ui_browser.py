@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from ui_app import closest_unseen, running_app, sample_photos
 
-from zsl_app.app.ui.evaluate import short_name
+from zsl_app.app.names import display_name
 
 EVIL = "<a href='http://evil.example/'>CLICK</a>"
 
@@ -89,7 +89,28 @@ def screenshot(page, folder: Path, name: str) -> None:
 
 def expected_lines(predictor, photo) -> list[str]:
     kinds = {"seen": "seen", "unseen": "unseen", "user": "user-added"}
-    return [f"{short_name(r.name)} ({kinds[r.kind]})" for r in predictor.predict(photo, top=5).ranked]
+    return [f"{display_name(r.name, r.kind)} ({kinds[r.kind]})" for r in predictor.predict(photo, top=5).ranked]
+
+
+def error_badges(page) -> int:
+    """Gradio's red "Error" badges over outputs (not the toasts): those on screen."""
+    return page.evaluate("""() => [...document.querySelectorAll('.wrap .error')].filter(e =>
+        !e.closest('.hide') && e.offsetParent !== null && e.getBoundingClientRect().width > 0).length""")
+
+
+def choose(page, label: str, option: str) -> None:
+    """Pick `option` in the dropdown labelled `label`, typing it key by key as a person would."""
+    dropdown = page.get_by_label(label)
+    dropdown.click()
+    dropdown.fill("")
+    dropdown.press_sequentially(option)  # key by key, as the dropdown filters on typing
+    page.get_by_role("option", name=option, exact=True).click()
+
+
+def test_the_first_line_says_what_the_model_knows(page):
+    intro = page.locator("#intro").inner_text()
+    assert "200 bird species, mostly North American (CUB-200-2011)" in intro
+    assert "unseen ones it never saw a photo of" in intro
 
 
 def test_upload_a_photo_and_read_the_top5(page, app, screenshots):
@@ -103,7 +124,9 @@ def test_upload_a_photo_and_read_the_top5(page, app, screenshots):
     screenshot(page, screenshots, "predict.png")
 
 
-def test_a_non_image_gets_a_clear_error_and_the_app_keeps_working(page, app, tmp_path):
+def test_a_broken_upload_and_remove_image_leave_empty_outputs(page, app, tmp_path):
+    """A bad photo put red Error badges over every output (one over the model line), and "Remove image" left
+    the Why tables headed "1 2 3"."""
     _, predictor = app
     notes = tmp_path / "notes.txt"
     notes.write_text("not a photo at all")
@@ -112,14 +135,25 @@ def test_a_non_image_gets_a_clear_error_and_the_app_keeps_working(page, app, tmp
     disguised = tmp_path / "holiday.jpg"
     disguised.write_text("text in a .jpg file")
     upload_photo(page, disguised)
-    toast(page, "holiday.jpg is not an image")  # refused by the server, by name
+    page.locator(".toast-body").filter(has_text="holiday.jpg is not an image").first.wait_for()  # by the server
+    sync_api.expect(page.locator("#top5")).not_to_contain_text("(seen)")  # no answer of an earlier photo
+    page.wait_for_timeout(500)
+    assert error_badges(page) == 0
+    page.locator(".toast-body .toast-close").first.click()
+
     photo = sample_photos()[3]
     upload_photo(page, photo)
     expected = expected_lines(predictor, photo)
     assert wait_for_top5(page, expected[0]) == expected
+    page.locator("#photo").get_by_role("button", name="Remove Image").click()
+    sync_api.expect(page.locator("#top5")).not_to_contain_text(expected[0])
+    for table in ("#read", "#has"):
+        sync_api.expect(page.locator(table)).to_contain_text("attribute")  # headers, no rows
+        assert "1\n2\n3" not in page.locator(table).inner_text() and "█" not in page.locator(table).inner_text()
+    assert error_badges(page) == 0
 
 
-def test_add_a_bad_then_a_good_class(page, app, tmp_path, screenshots):
+def test_add_a_bad_then_a_good_class_keeping_the_filter(page, app, tmp_path, screenshots):
     _, predictor = app
     photo, unseen, rank = closest_unseen(predictor)
     upload_photo(page, photo)
@@ -127,6 +161,10 @@ def test_add_a_bad_then_a_good_class(page, app, tmp_path, screenshots):
     before = predictor.class_table()
 
     page.get_by_role("tab", name="Classes").click()
+    page.locator("#class-search textarea, #class-search input").first.fill("crowned")
+    table = page.locator("#classes")
+    sync_api.expect(table).to_contain_text("Orange-crowned Warbler")  # CUB's hyphenated name, from its id
+    sync_api.expect(table).not_to_contain_text("Laysan Albatross")
     bad = tmp_path / "too_big.json"
     bad.write_text(json.dumps({predictor.attribute_names[0]: 150}))
     page.locator("#vector-file input[type=file]").set_input_files(str(bad))
@@ -134,18 +172,21 @@ def test_add_a_bad_then_a_good_class(page, app, tmp_path, screenshots):
     page.locator("#new-name textarea, #new-name input").first.fill("Twin class")
     page.get_by_role("button", name="Add class").click()
     toast(page, "is 150")
-    assert predictor.class_table() == before
+    assert predictor.class_table() == before and error_badges(page) == 0
 
-    template = page.get_by_label("start from")
-    template.click()
-    template.fill("")
-    template.press_sequentially(unseen)  # key by key, as the dropdown filters on typing
-    page.get_by_role("option", name=unseen, exact=True).click()
+    choose(page, "start from", display_name(unseen))
     page.get_by_role("button", name="Add class").click()
     page.locator("#class-status").get_by_text("added").wait_for()
     assert predictor.class_table()[-1] == {"name": "Twin class", "kind": "user"}
+    page.wait_for_timeout(1000)  # the lists are refreshed after the add
+    sync_api.expect(table).to_contain_text("Orange-crowned Warbler")  # the search still applies after an add
+    sync_api.expect(table).not_to_contain_text("Laysan Albatross")
     page.get_by_role("radio", name="user-added").check()
-    sync_api.expect(page.locator("#classes")).to_contain_text("Twin class")
+    page.locator("#class-search textarea, #class-search input").first.fill("")
+    sync_api.expect(table).to_contain_text("Twin class")
+    page.get_by_role("radio", name="all").check()
+    page.locator("#class-search textarea, #class-search input").first.fill("warbler")
+    sync_api.expect(table).to_contain_text("Bay-breasted Warbler")
     screenshot(page, screenshots, "classes.png")
 
     page.get_by_role("tab", name="Predict").click()  # re-predicted at once on the photo shown
@@ -153,9 +194,10 @@ def test_add_a_bad_then_a_good_class(page, app, tmp_path, screenshots):
         page.locator("#top5").get_by_text("Twin class (user-added)").first.wait_for()
 
 
-def test_train_shows_progress_and_the_result_table(page, screenshots):
+def test_train_shows_progress_and_a_readable_loss_chart(page, screenshots):
     page.get_by_role("tab", name="Train").click()
-    for label, value in (("iters (training length)", "4"), ("synthetic samples per unseen class", "10"),
+    # 40 iterations: a few reports (one per 10 steps) per fit, so that the chart shows lines
+    for label, value in (("iters (training length)", "40"), ("synthetic samples per unseen class", "10"),
                          ("classifier epochs", "2")):
         page.get_by_label(label).fill(value)
     page.get_by_role("button", name="Train", exact=True).click()
@@ -164,14 +206,18 @@ def test_train_shows_progress_and_the_result_table(page, screenshots):
     sync_api.expect(status).to_contain_text("left in this stage", timeout=300_000)
     assert re.search(r"step \d+/\d+", status.inner_text())
     sync_api.expect(page.locator("#train-results")).to_contain_text("test_uncalibrated", timeout=300_000)
-    assert "saved" in status.inner_text()
+    assert "saved the run" in status.inner_text()
+    page.locator("#train-curve img").wait_for()  # the chart, drawn (its lines: test_loss_chart in test_ui_api)
+    page.wait_for_timeout(500)
     screenshot(page, screenshots, "train.png")
 
 
 def test_evaluate_tab_shows_metrics_and_plots(page, screenshots):
     page.get_by_role("tab", name="Evaluate").click()
     sync_api.expect(page.locator("#evaluate-note")).to_contain_text("recomputed", timeout=120_000)
+    sync_api.expect(page.locator("#evaluate-note")).to_contain_text("sha256")  # which checkpoint answers
     sync_api.expect(page.get_by_text("test (recomputed now)").last).to_be_visible()
+    sync_api.expect(page.locator("#evaluate-help")).to_contain_text("their harmonic mean")  # U, S, H, ZSL in words
     page.wait_for_timeout(1000)  # let the two figures render
     screenshot(page, screenshots, "evaluate.png")
 
@@ -181,11 +227,7 @@ def test_class_names_show_as_text_never_as_markup(page, app):
     _, predictor = app
     page.get_by_role("tab", name="Classes").click()
     page.locator("#new-name textarea, #new-name input").first.fill(EVIL)
-    template = page.get_by_label("start from")
-    template.click()
-    template.fill("")
-    template.press_sequentially(predictor.class_table()[0]["name"])
-    page.get_by_role("option", name=predictor.class_table()[0]["name"], exact=True).click()
+    choose(page, "start from", display_name(predictor.class_table()[0]["name"]))
     page.get_by_role("button", name="Add class").click()
     sync_api.expect(page.locator("#class-status")).to_contain_text(f"added {EVIL}")
     page.get_by_role("button", name="Add class").click()
@@ -193,6 +235,24 @@ def test_class_names_show_as_text_never_as_markup(page, app):
     assert page.locator("a[href*='evil.example']").count() == 0
     page.locator(".toast-body .toast-close").first.click()
     predictor.remove_class(EVIL)
+
+
+def test_make_a_run_active_and_go_back_to_the_shipped_default(page, app):
+    """A run once showed the shipped model's line while its answers changed, and only a restart led back.
+    Last on this server: the model it loads keeps its user classes in this test's user folder."""
+    page.get_by_role("tab", name="Train").click()
+    page.get_by_text("for every visitor of this server").first.wait_for()
+    run = page.locator("#models input").input_value()  # the training above selected its run
+    assert "trained here" in run
+    page.get_by_role("button", name="Make active").click()
+    sync_api.expect(page.locator("#active-model")).to_contain_text("in the runs folder")
+    page.get_by_role("tab", name="Predict").click()
+    sync_api.expect(page.locator("#model-line")).to_contain_text(f"{run.split(' ')[0]} in the runs folder")
+    page.get_by_role("tab", name="Train").click()
+    page.get_by_role("button", name="Back to the shipped default").click()
+    sync_api.expect(page.locator("#active-model")).to_contain_text("weights/")
+    page.get_by_role("tab", name="Predict").click()
+    sync_api.expect(page.locator("#model-line")).not_to_contain_text("in the runs folder")
 
 
 def test_a_read_only_server_hides_every_change(browser, tmp_path_factory):
@@ -206,4 +266,25 @@ def test_a_read_only_server_hides_every_change(browser, tmp_path_factory):
         page.get_by_text("Training and changing the active model are switched off on this server.").wait_for()
         assert not page.get_by_role("button", name="Train", exact=True).is_visible()
         assert not page.get_by_role("button", name="Make active").is_visible()
+        page.close()
+
+
+def test_a_fresh_install_says_what_is_missing_without_error_badges(browser, tmp_path_factory):
+    """Empty dropdowns, "none found under the data root?", red Error badges on four panels, two empty plot frames."""
+    tmp = tmp_path_factory.mktemp("ui_fresh")
+    (tmp / "empty").mkdir()
+    with running_app(tmp, data_root=tmp / "empty") as (url, _):
+        page = open_page(browser, url)
+        page.get_by_role("tab", name="Train").click()
+        note = page.locator("#train-no-data")
+        sync_api.expect(note).to_contain_text("No benchmark data yet")
+        sync_api.expect(note).to_contain_text("python app.py --download xlsa17")
+        sync_api.expect(note).to_contain_text("python app.py --extract cub --backbone effnet-lite2")
+        assert not page.get_by_role("button", name="Train", exact=True).is_visible()
+        page.get_by_role("tab", name="Evaluate").click()
+        sync_api.expect(page.locator("#evaluate-note")).to_contain_text("metrics saved with the model only")
+        sync_api.expect(page.locator("#evaluate-metrics")).to_contain_text("test_uncalibrated")
+        sync_api.expect(page.locator("#evaluate-charts")).to_be_hidden()
+        page.wait_for_timeout(500)
+        assert error_badges(page) == 0
         page.close()

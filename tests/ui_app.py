@@ -70,17 +70,20 @@ def free_port() -> int:
 
 
 @contextmanager
-def running_app(tmp: Path, *, examples_dir: Path | None = SAMPLES, read_only: bool = False):
-    """Yield (url, predictor) of the app serving a small CUB model; user classes and runs live in `tmp`."""
+def running_app(tmp: Path, *, examples_dir: Path | None = SAMPLES, read_only: bool = False,
+                data_root: Path | None = None):
+    """Yield (url, predictor) of the app serving a small CUB model; user classes and runs live in `tmp`.
+    `data_root`: the benchmark folder the app reads (default: the real xlsa17)."""
     require_real_cub()
     old = os.environ.get("ZSL_USER_DIR")
     os.environ["ZSL_USER_DIR"] = str(tmp / "user")  # module-scoped: conftest's per-test dir is not set yet
     try:
         from zsl_app.app.recognizer import Recognizer
         from zsl_app.app.ui.layout import build_app, launch
-        predictor = Recognizer.load(small_checkpoint(tmp))
-        demo = build_app(predictor, data_root=XLSA17, examples_dir=examples_dir, runs_dir=tmp / "runs",
-                         read_only=read_only)
+        checkpoint = small_checkpoint(tmp)
+        predictor = Recognizer.load(checkpoint)
+        demo = build_app(predictor, checkpoint=checkpoint, data_root=data_root or XLSA17, examples_dir=examples_dir,
+                         runs_dir=tmp / "runs", read_only=read_only)
         _, url, _ = launch(demo, port=free_port(), block=False)
         try:
             yield url, predictor

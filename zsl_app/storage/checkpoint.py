@@ -26,9 +26,16 @@ class CheckpointError(ValueError):
     """A checkpoint is missing, corrupt, or does not fit what it is loaded for."""
 
 
-def run_name(dataset: str, method: str, features: str, seed: int) -> str:
-    """The checkpoint stem every trainer uses, e.g. cub-vae-cflow-effnetlite2-s0."""
-    return f"{dataset.lower()}-{method}-{features}-s{seed}"
+def run_name(folder: str | Path, dataset: str, method: str, features: str, seed: int) -> str:
+    """A new checkpoint stem in `folder`, e.g. cub-vae-cflow-effnetlite2-s0-20261202-094512: the settings, then
+    the time of saving (UTC), so a run never takes the name of a shipped model or of an earlier run; -2, -3 ...
+    should runs of the same settings finish in the same second."""
+    base = f"{dataset.lower()}-{method}-{features}-s{seed}-{time.strftime('%Y%m%d-%H%M%S', time.gmtime())}"
+    name, n = base, 1
+    while any(p.exists() for p in paths(Path(folder) / name)):
+        n += 1
+        name = f"{base}-{n}"
+    return name
 
 
 def paths(path: str | Path) -> tuple[Path, Path]:

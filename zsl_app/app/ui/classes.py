@@ -6,9 +6,11 @@ import pandas as pd
 
 from zsl_app.app.attribute_file import read_attribute_file
 from zsl_app.app.classes import ClassError
+from zsl_app.app.names import display_name, normalised, search_text, sort_key
 from zsl_app.storage.data.attribute_names import readable
 
-from .messages import literal, refused
+from . import glossary
+from .messages import literal, refused, without_badges
 from .predict import PredictTab
 from .state import KIND_LABELS, AppState
 
@@ -33,19 +35,23 @@ class ClassesTab:
         with gr.Row():
             with gr.Column(scale=3):
                 with gr.Row():
-                    query = gr.Textbox(label="search", placeholder="e.g. warbler", scale=3)
-                    kind = gr.Radio(["all", "seen", "unseen", "user-added"], value="all", label="kind", scale=2)
-                table = gr.Dataframe(self.list_classes(), label="classes", interactive=False, max_height=420,
+                    query = gr.Textbox(label="search", placeholder="e.g. warbler, white-eyed or 156", scale=3,
+                                       elem_id="class-search")
+                    kind = gr.Radio(["all", "seen", "unseen", "user-added"], value="all", label="kind", scale=2,
+                                    info=glossary.KINDS)
+                table = gr.Dataframe(self.list_classes(), label="classes, A to Z", interactive=False, max_height=420,
                                      elem_id="classes")
             with gr.Column(scale=2):
-                first = (self.class_names() or [None])[0]
-                chosen = gr.Dropdown(self.class_names(), value=first, label="class", allow_custom_value=True)
+                first = (self.class_choices() or [(None, None)])[0][1]
+                chosen = gr.Dropdown(self.class_choices(), value=first, label="class", allow_custom_value=True,
+                                     info="type to search; or click a row of the table")
                 vector = gr.Dataframe(self.class_vector(first), label="its attributes, strongest first",
                                       interactive=False, max_height=420)
         gr.on([query.change, kind.change], self.list_classes, [query, kind], table, api_name="list_classes",
               trigger_mode="always_last")
         table.select(selected_class, None, chosen, api_visibility="private")
         chosen.change(self.class_vector, chosen, vector, api_name="class_attributes")
+        self.filters = [query, kind]
         return [table, chosen]
 
     def _editor(self, predict: PredictTab, browser: list) -> None:
@@ -57,14 +63,14 @@ class ClassesTab:
             with gr.Column(scale=2):
                 name = gr.Textbox(label="new class name", placeholder="e.g. Painted Bunting hybrid",
                                   elem_id="new-name")
-                template = gr.Dropdown([ZEROS] + self.class_names(), value=ZEROS, label="start from",
-                                       allow_custom_value=True)
+                template = gr.Dropdown([(ZEROS, ZEROS)] + self.class_choices(), value=ZEROS, label="start from",
+                                       allow_custom_value=True, info="type to search")
                 upload = gr.File(label="or upload a vector (.csv or .json)", file_types=[".csv", ".json"],
                                  elem_id="vector-file")
                 add = gr.Button("Add class", variant="primary")
                 status = gr.Markdown(elem_id="class-status")
                 gr.Markdown("### Remove a user-added class")
-                removable = gr.Dropdown(self.class_names("user"), value=None, label="user-added class",
+                removable = gr.Dropdown(self.class_choices("user"), value=None, label="user-added class",
                                         allow_custom_value=True)
                 remove = gr.Button("Remove class", variant="stop")
             with gr.Column(scale=3):
@@ -73,32 +79,41 @@ class ClassesTab:
                                       elem_id="new-vector")
         template.change(self.template, template, editor, api_name="template")
         # preprocess=False: `Uploads` checks the path (see predict); the parser names the user's file.
-        upload.upload(self.read_vector, upload, editor, api_name="read_vector", preprocess=False)
+        read = upload.upload(self.read_vector, upload, editor, api_name="read_vector", preprocess=False)
+        without_badges(read, [editor])
         self.lists = [*browser, template, removable]
         for changed in (add.click(self.add_class, [name, editor], status, api_name="add_class"),
                         remove.click(self.remove_class, removable, status, api_name="remove_class")):
-            predict.rerun(changed.success(self.fresh_lists, None, self.lists, api_visibility="private"))
+            without_badges(changed, [status])
+            predict.rerun(changed.success(self.fresh_lists, self.filters, self.lists, api_visibility="private"))
 
     # --- browsing ------------------------------------------------------------------------------
     def list_classes(self, query: str = "", kind: str = "all") -> pd.DataFrame:
-        """Every class whose name contains `query` (case and '_' ignored), of one kind or all."""
-        words = (query or "").replace("_", " ").lower().split()
+        """The classes whose shown name or id holds every word of `query` (case, '_' and '-' ignored), of one
+        kind or all, A to Z: [shown name, kind, id]."""
+        words = normalised(query or "").split()
+        rows = [[display_name(row["name"], row["kind"]), KIND_LABELS[row["kind"]], row["name"]]
+                for row in self.classes()
+                if (kind in (None, "", "all") or KIND_LABELS[row["kind"]] == kind)
+                and all(w in search_text(row["name"], row["kind"]) for w in words)]
+        return pd.DataFrame(rows, columns=["class", "kind", "id"])
+
+    def classes(self) -> list[dict]:
+        """Every class as {name, kind}, A to Z by the name shown."""
         with self.state.lock:
             table = self.state.predictor.class_table()
-        rows = [[row["name"], KIND_LABELS[row["kind"]]] for row in table
-                if (kind in (None, "", "all") or KIND_LABELS[row["kind"]] == kind)
-                and all(w in row["name"].replace("_", " ").lower() for w in words)]
-        return pd.DataFrame(rows, columns=["class", "kind"])
+        return sorted(table, key=lambda row: sort_key(row["name"], row["kind"]))
 
-    def class_names(self, kind: str | None = None) -> list[str]:
-        with self.state.lock:
-            return [row["name"] for row in self.state.predictor.class_table() if kind in (None, row["kind"])]
+    def class_choices(self, kind: str | None = None) -> list[tuple[str, str]]:
+        """(shown name, id) pairs for a dropdown, A to Z: the page shows the name, events receive the id."""
+        return [(display_name(row["name"], row["kind"]), row["name"]) for row in self.classes()
+                if kind in (None, row["kind"])]
 
-    def fresh_lists(self) -> tuple:
-        """Fresh values for the class table and the three class dropdowns."""
-        return (self.list_classes(), gr.Dropdown(choices=self.class_names()),
-                gr.Dropdown(choices=[ZEROS] + self.class_names()),
-                gr.Dropdown(choices=self.class_names("user"), value=None))
+    def fresh_lists(self, query: str = "", kind: str = "all") -> tuple:
+        """Fresh values for the class table (under its current filter) and the three class dropdowns."""
+        return (self.list_classes(query, kind), gr.Dropdown(choices=self.class_choices()),
+                gr.Dropdown(choices=[(ZEROS, ZEROS)] + self.class_choices()),
+                gr.Dropdown(choices=self.class_choices("user"), value=None))
 
     def class_vector(self, name: str | None) -> pd.DataFrame:
         """One class's attributes, strongest first, on the dataset's scale."""
@@ -169,8 +184,8 @@ class ClassesTab:
 
 
 def selected_class(evt: gr.SelectData) -> str:
-    """A click anywhere in a row of the class table -> that row's class name."""
-    return evt.row_value[0]
+    """A click anywhere in a row of the class table -> that row's class id."""
+    return evt.row_value[2]
 
 
 def editor_values(table) -> dict[str, float]:

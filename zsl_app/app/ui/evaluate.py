@@ -14,7 +14,10 @@ from zsl_app.core.model import ZSLModel
 from zsl_app.protocol.run import evaluate_model
 from zsl_app.storage.data import Benchmark, DataError, available_features
 
-from .messages import refused
+from zsl_app.app.names import display_name
+
+from . import glossary, setup
+from .messages import refused, without_badges
 from .state import AppState
 from .training import METRIC_HEADERS, metrics_rows
 
@@ -33,22 +36,32 @@ class EvaluateTab:
                     "the data root), each class's accuracy, and how its synthetic features sit beside real ones.")
         run = gr.Button("Evaluate the active model", variant="primary")
         note = gr.Markdown(elem_id="evaluate-note")
-        metrics = gr.Dataframe(headers=METRIC_HEADERS, label="U / S / H / ZSL (%)", interactive=False)
-        per_class = gr.Plot(label="per-class accuracy", show_label=False)  # the figures carry their titles
-        projection = gr.Plot(label="real vs synthetic features of unseen classes", show_label=False)
+        metrics = gr.Dataframe(headers=METRIC_HEADERS, label="U / S / H / ZSL (%)", interactive=False,
+                               elem_id="evaluate-metrics")
+        gr.Markdown(f"{glossary.METRICS}\n\n{glossary.EVALUATIONS}", elem_id="evaluate-help")
+        with gr.Column(visible=self.features_here(), elem_id="evaluate-charts") as charts:  # no empty frames where nothing can be drawn
+            per_class = gr.Plot(label="per-class accuracy", show_label=False)  # the figures carry their titles
+            projection = gr.Plot(label="real vs synthetic features of unseen classes", show_label=False)
         # One at a time: each recomputes the whole test split.
-        gr.on([tab.select, run.click], self.evaluate, None, [metrics, per_class, projection, note],
-              api_name="evaluate", concurrency_limit=1)
+        event = gr.on([tab.select, run.click], self.evaluate, None, [metrics, per_class, projection, note],
+                      api_name="evaluate", concurrency_limit=1)
+        event.success(lambda: gr.Column(visible=self.features_here()), None, charts, api_visibility="private")
+        without_badges(event, [metrics, per_class, projection, note])
+
+    def features_here(self) -> bool:
+        """Whether the active model's features are under the data root (else only its saved metrics show)."""
+        meta = self.state.predictor.model.meta
+        return meta["features"]["name"] in available_features(self.state.data_root, meta["dataset"])
 
     def evaluate(self):
         """(metrics table, per-class figure, PCA figure, note) for the active model."""
         with self.state.lock:
             model = self.state.predictor.model  # as trained: user classes are no part of the benchmark
+            which = f"**model** {self.state.checkpoint_text()}"
         rows = metrics_rows(model.meta.get("metrics"))
         dataset, features = model.meta["dataset"], model.meta["features"]["name"]
         if features not in available_features(self.state.data_root, dataset):
-            note = (f"the {dataset} `{features}` features are not under the data root: showing the metrics saved "
-                    f"with the model only")
+            note = f"{which}\n\n{setup.missing_features(dataset, features, self.state.data_root_given)}"
             return pd.DataFrame(rows, columns=METRIC_HEADERS), None, None, note
         try:
             bench = self.state.benchmark(dataset, features)
@@ -57,8 +70,8 @@ class EvaluateTab:
         except (DataError, ValueError) as err:
             raise refused(str(err), "Evaluation failed") from err
         rows.append(["test (recomputed now)"] + [round(report[k], 1) for k in ("U", "S", "H", "ZSL")])
-        note = (f"recomputed on `{dataset}/{features}.mat` under the data root: {len(bench.test_seen)} seen and "
-                f"{len(bench.test_unseen)} unseen test images")
+        note = (f"{which}\n\nrecomputed on `{dataset}/{features}.mat` under the data root: {len(bench.test_seen)} "
+                f"seen and {len(bench.test_unseen)} unseen test images")
         return pd.DataFrame(rows, columns=METRIC_HEADERS), per_class_figure(per_class), figure, note
 
 
@@ -102,7 +115,7 @@ def per_class_figure(per_class: PerClass, worst: int = WORST) -> Figure:
               ylim=(0, 100))
     low = order[:worst][::-1]
     named.barh(np.arange(len(low)), per_class.accuracy[low], color=[COLOURS.get(per_class.kinds[i]) for i in low])
-    named.set_yticks(np.arange(len(low)), [short_name(per_class.names[i]) for i in low], fontsize=8)
+    named.set_yticks(np.arange(len(low)), [display_name(per_class.names[i]) for i in low], fontsize=8)
     named.set(title=f"the {len(low)} worst classes", xlabel="top-1 accuracy (%)", xlim=(0, 100))
     named.legend(handles=[Patch(color=colour, label=kind) for kind, colour in COLOURS.items()], loc="lower right")
     return fig
@@ -135,14 +148,8 @@ def projection_figure(points: np.ndarray, labels: np.ndarray, is_real: np.ndarra
     for k, name in enumerate(dict.fromkeys(labels)):
         colour = f"C{k % 10}"
         mine = labels == name
-        ax.scatter(*points[mine & is_real].T, s=14, color=colour, label=f"{short_name(name)} (real)")
+        ax.scatter(*points[mine & is_real].T, s=14, color=colour, label=f"{display_name(name)} (real)")
         ax.scatter(*points[mine & ~is_real].T, s=18, color=colour, marker="x", alpha=0.6)
     ax.set(title="unseen classes: real features (dots) vs synthesized (crosses), PCA", xlabel="PC 1", ylabel="PC 2")
     ax.legend(fontsize=7, loc="best")
     return fig
-
-
-def short_name(name: str) -> str:
-    """'001.Black_footed_Albatross' -> 'Black footed Albatross'."""
-    head, dot, tail = name.partition(".")
-    return (tail if dot and head.isdigit() else name).replace("_", " ")

@@ -8,6 +8,7 @@ from pathlib import Path  # noqa: E402
 
 import gradio as gr  # noqa: E402
 
+from zsl_app.app.predictor import default_checkpoint  # noqa: E402
 from zsl_app.app.recognizer import Recognizer  # noqa: E402
 from zsl_app.storage.paths import WEIGHTS_DIR, resolve_data_root  # noqa: E402
 
@@ -22,23 +23,24 @@ CONCURRENCY = 4  # events of one kind running at once (training has its own two 
 QUEUE_SIZE = 64  # requests waiting beyond that are refused with "queue full"
 # System fonts: the default theme fetches Google Fonts, which an offline machine cannot reach.
 THEME = gr.themes.Soft(font=["system-ui", "sans-serif"], font_mono=["ui-monospace", "monospace"])
-INTRO = ("# zsl-app\nGeneralized zero-shot classification: classes the model has seen photos of, classes it knows "
-         "only by their attributes, and classes you describe yourself.")
 READ_ONLY = ("**Read-only demo:** classify photos and browse the classes; adding classes, training and changing "
              "the model are switched off.")
 
 
-def build_app(predictor: Recognizer, *, data_root=None, examples_dir=None, runs_dir=None,
+def build_app(predictor: Recognizer, *, checkpoint=None, data_root=None, examples_dir=None, runs_dir=None,
               read_only: bool = False) -> gr.Blocks:
-    """The whole app around `predictor`; nothing runs until `launch`.
+    """The whole app around `predictor`, loaded from `checkpoint` (its path is shown to name the model);
+    nothing runs until `launch`.
 
     `read_only`: every event that changes what other visitors see (classes, training, the active
     model) refuses, and its controls are hidden."""
     with gr.Blocks(title="zsl-app", analytics_enabled=False) as demo:
-        state = AppState(predictor, data_root=resolve_data_root(data_root),
-                         runs_dir=Path(runs_dir) if runs_dir else WEIGHTS_DIR / "runs", uploads=Uploads(demo),
-                         read_only=read_only)
-        gr.Markdown(INTRO + ("\n\n" + READ_ONLY if read_only else ""))
+        state = AppState(predictor, checkpoint=checkpoint, data_root=resolve_data_root(data_root),
+                         data_root_given=bool(data_root), uploads=Uploads(demo), read_only=read_only,
+                         runs_dir=Path(runs_dir) if runs_dir else WEIGHTS_DIR / "runs")
+        intro = gr.Markdown(state.intro(), elem_id="intro")
+        if read_only:
+            gr.Markdown(READ_ONLY)
         predict, classes, train = PredictTab(state), ClassesTab(state), TrainTab(state)
         with gr.Tab("Predict", id="predict"):
             predict.build(examples_dir)
@@ -48,9 +50,19 @@ def build_app(predictor: Recognizer, *, data_root=None, examples_dir=None, runs_
             train.build()
         with gr.Tab("Evaluate", id="evaluate") as evaluate_tab:
             EvaluateTab(state).build(evaluate_tab)
-        # Lists are read again on every page load: another visitor may have added a class or trained.
-        demo.load(lambda: (*classes.fresh_lists(), gr.Dropdown(choices=train.run_names()), state.model_line()),
-                  None, [*classes.lists, train.runs, predict.model_line], api_visibility="private")
+
+        def model_views():
+            """What depends on the active model: the intro, its line, its classes (user classes are per model)."""
+            return state.intro(), state.model_line(), *classes.fresh_lists()
+
+        views = [intro, predict.model_line, *classes.lists]
+        for switched in train.models.switched:  # every tab now answers with another model: show it at once
+            predict.rerun(switched.success(model_views, None, views, api_visibility="private"))
+        # Read again on every page load: another visitor may have added a class, trained or switched models,
+        # and benchmark data may have arrived.
+        demo.load(lambda: (*model_views(), train.models.fresh(), *train.fresh()), None,
+                  [*views, train.models.list, train.no_data, train.training, train.dataset],
+                  api_visibility="private")
     return demo
 
 
@@ -63,9 +75,10 @@ def launch(demo: gr.Blocks, *, host: str = "127.0.0.1", port: int | None = None,
 
 def serve(args) -> int:
     """`python app.py`: load the model (--model, else weights/default.json) and serve it."""
-    predictor = Recognizer.load(args.model, backbone_weights=args.backbone_weights)
-    demo = build_app(predictor, data_root=args.data_root, examples_dir=args.examples, runs_dir=args.out,
-                     read_only=args.read_only)
+    checkpoint = args.model or default_checkpoint()
+    predictor = Recognizer.load(checkpoint, backbone_weights=args.backbone_weights)
+    demo = build_app(predictor, checkpoint=checkpoint, data_root=args.data_root, examples_dir=args.examples,
+                     runs_dir=args.out, read_only=args.read_only)
     mode = " read-only" if args.read_only else ""
     print(f"serving {predictor.info['model']}{mode} on http://{args.host}:{args.port}")
     launch(demo, host=args.host, port=args.port)

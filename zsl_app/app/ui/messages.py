@@ -21,3 +21,10 @@ def refused(message: str, title: str) -> gr.Error:
 def literal(text: str) -> str:
     """`text` for a Markdown component, shown exactly as typed."""
     return MARKDOWN_PUNCTUATION.sub(r"\\\1", text)
+
+
+def without_badges(event, outputs: list) -> None:
+    """After `event` is refused, leave its outputs as they were but without gradio's red "Error" badge over each:
+    the toast already says what was wrong and what to do."""
+    unchanged = (lambda: gr.update()) if len(outputs) == 1 else (lambda: tuple(gr.update() for _ in outputs))
+    event.failure(unchanged, None, outputs, api_visibility="private", show_progress="hidden")

@@ -6,21 +6,25 @@ from pathlib import Path
 from zsl_app.app.recognizer import Recognizer
 from zsl_app.storage.data import load_benchmark
 
+from . import glossary
 from .messages import refused
+from .models import describe, stem_of
 from .uploads import Uploads
 
 KIND_LABELS = {"seen": "seen", "unseen": "unseen", "user": "user-added"}
 
 
 class AppState:
-    """The active predictor (swapped whole by "make active") and what every tab reads beside it.
+    """The active predictor (swapped whole by "make active", with the checkpoint it came from) and what every
+    tab reads beside it.
 
     One lock guards the predictor: adding a class rewrites its classifier, which a prediction must not
     see half-done. Training runs in its own thread and never takes this lock."""
 
-    def __init__(self, predictor: Recognizer, *, data_root: Path, runs_dir: Path, uploads: Uploads,
-                 read_only: bool = False):
-        self.predictor, self.data_root, self.runs_dir = predictor, Path(data_root), Path(runs_dir)
+    def __init__(self, predictor: Recognizer, *, checkpoint: Path | None, data_root: Path, data_root_given: bool,
+                 runs_dir: Path, uploads: Uploads, read_only: bool = False):
+        self.predictor, self.checkpoint = predictor, stem_of(checkpoint) if checkpoint else None
+        self.data_root, self.data_root_given, self.runs_dir = Path(data_root), data_root_given, Path(runs_dir)
         self.uploads, self.read_only = uploads, read_only
         self.lock = threading.RLock()
         self._bench_lock = threading.Lock()
@@ -39,8 +43,22 @@ class AppState:
                 self._bench = (key, load_benchmark(self.data_root, dataset, features))
             return self._bench[1]
 
+    def activate(self, predictor: Recognizer, checkpoint: Path) -> None:
+        with self.lock:
+            self.predictor, self.checkpoint = predictor, stem_of(checkpoint)
+
+    def checkpoint_text(self) -> str:
+        """Which checkpoint answers: path, save time, weights hash."""
+        with self.lock:
+            predictor, checkpoint = self.predictor, self.checkpoint
+        return describe(checkpoint, predictor.model.meta, predictor.info["model"], self.runs_dir)
+
     def model_line(self, seconds: float | None = None) -> str:
         info = self.predictor.info
-        line = (f"**model** `{info['model']}` · {info['dataset']} · head `{info['method']}` · "
+        line = (f"**model** {self.checkpoint_text()} · {info['dataset']} · head `{info['method']}` · "
                 f"backbone `{info['backbone']}`")
         return line + (f" · **{1000 * seconds:.0f} ms**" if seconds is not None else "")
+
+    def intro(self) -> str:
+        model = self.predictor.model
+        return glossary.intro(model.meta.get("dataset"), list(model.class_kinds))

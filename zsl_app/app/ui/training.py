@@ -46,10 +46,6 @@ class TrainRequest:
                             classifier={"epochs": int(self.classifier_epochs)}, protocol={"select": self.select},
                             seed=self.seed)
 
-    def run_name(self) -> str:
-        """The checkpoint stem, as `python app.py --train` names it."""
-        return run_name(self.dataset, self.method, self.features, self.seed)
-
 
 @dataclass
 class Snapshot:
@@ -124,7 +120,8 @@ class TrainingJob:
         try:
             result = run_protocol(request.spec(), bench, callback=self._on_progress)
             model = result.model
-            meta_path = save_model(model, self.runs_dir / request.run_name())
+            name = run_name(self.runs_dir, request.dataset, request.method, request.features, request.seed)
+            meta_path = save_model(model, self.runs_dir / name)
             outcome = {"checkpoint": meta_path.with_suffix(""), "metrics": model.meta["metrics"]}
         except BaseException as err:  # reported to the UI, which raises it there with its message
             outcome = {"error": err}
