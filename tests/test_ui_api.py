@@ -388,3 +388,17 @@ def test_the_loss_chart_has_a_labelled_line_per_fit_and_plain_ticks():
     assert ax.yaxis.get_offset_text().get_text() == ""
     empty = loss_figure([])
     assert "appears here" in empty.axes[0].texts[0].get_text()  # the empty state says what will come
+
+
+def test_the_models_list_holds_the_shipped_models_and_the_runs_only(tmp_path):
+    """A fine-tuned backbone copied beside its run is a .json + .safetensors pair too, but no model."""
+    from zsl_app.app.ui.models import choices, find
+    shipped = PROJECT_ROOT / "weights" / "cub-vae-cflow-effnetlite2-s0"
+    for suffix in (".json", ".safetensors"):
+        shutil.copy(shipped.with_suffix(suffix), tmp_path / f"cub-vae-cflow-effnetlite2-s0-20260101-000000{suffix}")
+        (tmp_path / f"effnetlite2-ft-fold1{suffix}").write_text('{"format": "zsl-app-finetuned-backbone/1"}')
+    listed = dict((value, label) for label, value in choices(tmp_path))
+    assert listed["weights/cub-vae-cflow-effnetlite2-s0"].endswith("shipped, the default")
+    assert listed["cub-vae-cflow-effnetlite2-s0-20260101-000000"].endswith("trained here")
+    assert "effnetlite2-ft-fold1" not in listed
+    assert find(str(shipped), tmp_path) is None and find("../weights/x", tmp_path) is None  # listed values only

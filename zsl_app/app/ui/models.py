@@ -12,7 +12,7 @@ import gradio as gr
 from zsl_app.app.classes import ClassError
 from zsl_app.app.predictor import DEFAULT_FILE, default_checkpoint
 from zsl_app.app.recognizer import Recognizer
-from zsl_app.storage.checkpoint import CheckpointError, paths
+from zsl_app.storage.checkpoint import CheckpointError, paths, read_metadata
 from zsl_app.storage.paths import PROJECT_ROOT, WEIGHTS_DIR
 
 from .messages import refused, without_badges
@@ -45,9 +45,18 @@ def shipped_default() -> Path | None:
 
 
 def complete(folder: Path) -> list[Path]:
-    """Checkpoint stems in `folder` whose weights and metadata are both there, newest first."""
-    found = [p for p in folder.glob("*.json") if p.name != DEFAULT_FILE and paths(p)[0].is_file()]
+    """Model checkpoint stems in `folder` whose weights and metadata are both there, newest first (a fine-tuned
+    backbone saved beside its model is no model)."""
+    found = [p for p in folder.glob("*.json") if p.name != DEFAULT_FILE and paths(p)[0].is_file() and is_model(p)]
     return [p.with_suffix("") for p in sorted(found, key=lambda p: p.stat().st_mtime, reverse=True)]
+
+
+def is_model(meta_path: Path) -> bool:
+    try:
+        read_metadata(meta_path)
+    except CheckpointError:
+        return False
+    return True
 
 
 def checkpoints(runs_dir: Path) -> list[Checkpoint]:
