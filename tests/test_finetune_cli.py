@@ -101,3 +101,11 @@ def test_no_photos_anywhere_is_a_clear_error(tmp_path, capsys):
     xlsa17 = write_tiny_xlsa17(tmp_path / "xlsa17")
     assert main(["--finetune", "cub", "--data-root", str(xlsa17), "--backbone", "effnet-lite0"]) == 2
     assert "no CUB photos found" in capsys.readouterr().err
+
+
+def test_train_without_photos_or_a_servable_features_file_says_what_to_do(tmp_path, capsys):
+    """The default route never trains, unasked, a head the app would refuse for photos (e.g. on res101)."""
+    xlsa17 = write_tiny_xlsa17(tmp_path / "xlsa17", per_class=PER_CLASS)  # only 'tinyfeat', no backbone's
+    assert main(["--train", "cub", "--data-root", str(xlsa17), *HEAD]) == 2
+    err = capsys.readouterr().err
+    assert "--images" in err and "--features NAME" in err and "tinyfeat" in err

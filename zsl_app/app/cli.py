@@ -11,7 +11,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from zsl_app.core.backbones import backbone_names, create_backbone
+from zsl_app.core.backbones import BACKBONES, backbone_names, create_backbone
 from zsl_app.core.heads import HEADS, head_names
 from zsl_app.protocol import RunSpec, resolve_spec
 from zsl_app.protocol.calibration import CALIBRATIONS
@@ -21,7 +21,7 @@ from zsl_app.protocol.run import evaluate_model, run_protocol
 from zsl_app.protocol.stages import FINAL, features_hook
 from zsl_app.storage.atomic import atomic_path
 from zsl_app.storage.checkpoint import CheckpointError, load_model, read_metadata, run_name, save_model
-from zsl_app.storage.data import DataError, load_benchmark
+from zsl_app.storage.data import DataError, available_features, load_benchmark
 from zsl_app.storage.data.cub_images import download_cub_images, find_cub_images
 from zsl_app.storage.data.download import DownloadError, download_xlsa17
 from zsl_app.storage.extract import extract_features, tqdm_progress
@@ -221,6 +221,19 @@ def photo_folder(args, *, required: bool = True) -> Path | None:
     return found
 
 
+def servable_features(root: Path, dataset: str) -> str:
+    """Without photos or --features: a features file of a backbone this app has, so the model serves photos."""
+    ours = {BACKBONES.get(name).features_name for name in backbone_names()}
+    found = available_features(root, dataset)
+    usable = [name for name in found if name in ours or "-ft-" in name]
+    if not usable:
+        raise DataError(f"no photos and no features file this app can serve photos with under {root}"
+                        f"{' (found: ' + ', '.join(found) + ')' if found else ''}. Pass --images PATH/CUB_200_2011 "
+                        f"(or run --download cub-images) to train the app's own pipeline, or --features NAME to "
+                        f"train on a features file (res101: xlsa17's ResNet-101, for paper comparisons only)")
+    return usable[0]
+
+
 def photo_run(args) -> PhotoRun:
     return PhotoRun(images_root=photo_folder(args), data_root=resolve_data_root(args.data_root),
                     cache_dir=user_data_dir() / "cache", backbone_dir=backbones_dir(), workers=args.workers)
@@ -230,7 +243,7 @@ def training_data(args, spec: RunSpec, progress: TqdmProgress):
     """The benchmark to train on, or for a fine-tuned run each protocol stage's own (FeaturesFor)."""
     root = resolve_data_root(args.data_root)
     if spec.finetune is None:
-        bench = load_benchmark(root, spec.dataset, spec.features)
+        bench = load_benchmark(root, spec.dataset, spec.features or servable_features(root, spec.dataset))
         print(f"{bench.name}: {len(bench.class_names)} classes, {bench.features.shape[1]}-d {bench.features_name} "
               f"features; method {spec.method}; seed {spec.seed}")
         tuned = find_finetuned(bench.feature_space, [])
