@@ -63,8 +63,8 @@ def main() -> int:
         result["batch"] = {"photos": len(photos_in(args.batch)), "wall_s": wall, "cpu_s": cpu, "peak_rss_mb": rss}
     result["load_after"] = load()
     print(f"--predict one photo, {len(runs)} fresh processes: min {result['min_s']:.2f} s, median "
-          f"{result['median_s']:.2f} s (CPU time min {result['cpu_min_s']:.2f} s, median {result['cpu_median_s']:.2f} s), "
-          f"peak RSS {result['peak_rss_mb']:.0f} MB")
+          f"{result['median_s']:.2f} s (CPU time min {result['cpu_min_s']:.2f} s, median "
+          f"{result['cpu_median_s']:.2f} s), peak RSS {result['peak_rss_mb']:.0f} MB")
     if args.batch:
         b = result["batch"]
         print(f"--predict {args.batch} ({b['photos']} photos, one process): {b['wall_s']:.2f} s (CPU "

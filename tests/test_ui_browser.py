@@ -187,6 +187,7 @@ def test_add_a_bad_then_a_good_class_keeping_the_filter(page, app, tmp_path, scr
     page.get_by_role("radio", name="all").check()
     page.locator("#class-search textarea, #class-search input").first.fill("warbler")
     sync_api.expect(table).to_contain_text("Bay-breasted Warbler")
+    page.wait_for_function("() => !document.querySelector('#classes .wrap:not(.hide)')")  # no longer loading
     screenshot(page, screenshots, "classes.png")
 
     page.get_by_role("tab", name="Predict").click()  # re-predicted at once on the photo shown

@@ -9,12 +9,11 @@ import torch
 from matplotlib.figure import Figure  # no pyplot: no global figure state shared between requests
 from matplotlib.patches import Patch
 
+from zsl_app.app.names import display_name
 from zsl_app.core.metrics import per_class_accuracy
 from zsl_app.core.model import ZSLModel
 from zsl_app.protocol.run import evaluate_model
 from zsl_app.storage.data import Benchmark, DataError, available_features
-
-from zsl_app.app.names import display_name
 
 from . import glossary, setup
 from .messages import refused, without_badges
@@ -39,7 +38,8 @@ class EvaluateTab:
         metrics = gr.Dataframe(headers=METRIC_HEADERS, label="U / S / H / ZSL (%)", interactive=False,
                                elem_id="evaluate-metrics")
         gr.Markdown(f"{glossary.METRICS}\n\n{glossary.EVALUATIONS}", elem_id="evaluate-help")
-        with gr.Column(visible=self.features_here(), elem_id="evaluate-charts") as charts:  # no empty frames where nothing can be drawn
+        # Hidden where nothing can be drawn: no empty frames.
+        with gr.Column(visible=self.features_here(), elem_id="evaluate-charts") as charts:
             per_class = gr.Plot(label="per-class accuracy", show_label=False)  # the figures carry their titles
             projection = gr.Plot(label="real vs synthetic features of unseen classes", show_label=False)
         # One at a time: each recomputes the whole test split.
