@@ -109,3 +109,22 @@ def test_train_without_photos_or_a_servable_features_file_says_what_to_do(tmp_pa
     assert main(["--train", "cub", "--data-root", str(xlsa17), *HEAD]) == 2
     err = capsys.readouterr().err
     assert "--images" in err and "--features NAME" in err and "tinyfeat" in err
+
+
+def test_the_web_apps_training_job_takes_the_photo_route(tmp_path):
+    """/train with "fine-tune" checked: the same per-stage fine-tunes, run in the job's thread."""
+    import time
+
+    from zsl_app.app.ui.training import TrainingJob, TrainRequest
+    from zsl_app.storage.data import load_benchmark
+
+    xlsa17 = write_tiny_xlsa17(tmp_path / "xlsa17", per_class=PER_CLASS)
+    images = photo_folder(tmp_path / "CUB_200_2011", xlsa17)
+    job = TrainingJob(tmp_path / "runs", xlsa17)
+    job.start(TrainRequest("CUB", "tinyfeat", "vae-cflow", length=20, classifier_epochs=2, images=images),
+              load_benchmark(xlsa17, "CUB", "tinyfeat"))
+    while not job.snapshot().done:
+        time.sleep(0.1)
+    done = job.snapshot()
+    assert done.error is None, repr(done.error)
+    assert "-ft-" in done.checkpoint.name and Predictor.load(done.checkpoint).backbone.recipe.endswith(")")

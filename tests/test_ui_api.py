@@ -276,7 +276,7 @@ def test_training_job_runs_one_at_a_time_and_cancels(tiny_root, tmp_path):
     from zsl_app.app.ui.training import Busy, TrainingJob, TrainRequest, metrics_rows
 
     bench = load_benchmark(tiny_root, "CUB", "tinyfeat")
-    job = TrainingJob(tmp_path / "runs")
+    job = TrainingJob(tmp_path / "runs", tiny_root)
     request = TrainRequest("CUB", "tinyfeat", "vae-cflow", length=20, unseen_samples=8, classifier_epochs=2,
                            select=False)
     job.start(request, bench)
@@ -402,3 +402,16 @@ def test_the_models_list_holds_the_shipped_models_and_the_runs_only(tmp_path):
     assert listed["cub-vae-cflow-effnetlite2-s0-20260101-000000"].endswith("trained here")
     assert "effnetlite2-ft-fold1" not in listed
     assert find(str(shipped), tmp_path) is None and find("../weights/x", tmp_path) is None  # listed values only
+
+
+def test_model_line_names_the_feature_space(app):
+    client, _ = app
+    _, _, model_line, *_ = client.predict(handle_file(sample_photos()[0]), api_name="/predict")
+    assert "features `" in model_line and ("frozen" in model_line or "fine-tuned" in model_line)
+
+
+def test_finetune_is_refused_without_the_servers_photos(app):
+    """The photos folder is the server's own (never a path a visitor sends); without one, a clear refusal."""
+    client, _ = app
+    with pytest.raises(Exception, match="no CUB photos on this server"):
+        client.predict("CUB", "effnetlite2", "vae-cflow", 4, 0, 0, 10, 2, False, True, api_name="/train")

@@ -3,7 +3,6 @@
 import argparse
 import dataclasses
 import json
-import shutil
 import sys
 from pathlib import Path
 
@@ -19,14 +18,13 @@ from zsl_app.protocol.finetune import PhotoRun, final_finetune, photo_bench, pho
 from zsl_app.protocol.reading import reading_for
 from zsl_app.protocol.run import evaluate_model, run_protocol
 from zsl_app.protocol.stages import FINAL, features_hook
-from zsl_app.storage.atomic import atomic_path
 from zsl_app.storage.checkpoint import CheckpointError, load_model, read_metadata, run_name, save_model
 from zsl_app.storage.data import DataError, available_features, load_benchmark
 from zsl_app.storage.data.cub_images import download_cub_images, find_cub_images
 from zsl_app.storage.data.download import DownloadError, download_xlsa17
 from zsl_app.storage.extract import extract_features, tqdm_progress
 from zsl_app.storage.images import ImageError
-from zsl_app.storage.finetuned import backbones_dir, find_finetuned, read_meta
+from zsl_app.storage.finetuned import backbones_dir, copy_beside, find_finetuned, read_meta
 from zsl_app.storage.paths import WEIGHTS_DIR, resolve_data_root, user_data_dir
 from zsl_app.storage.reading_file import save_reading
 
@@ -272,7 +270,7 @@ def train(args) -> int:
     meta_path = save_model(result.model, out / run_name(out, bench.name, spec.method, bench.features_name,
                                                         spec.seed), half=args.half)
     if spec.finetune is not None:
-        print(f"saved {copy_finetuned(bench.feature_space, out)} (the fine-tuned backbone)")
+        print(f"saved {copy_beside(bench.feature_space, out)} (the fine-tuned backbone)")
     print_table(result.model.meta["metrics"], result.seconds)
     print(f"saved {meta_path.with_suffix('.safetensors')} (+ .json)")
     write_reading(meta_path, bench)
@@ -296,19 +294,6 @@ def finetune(args) -> int:
           f"--train {spec.dataset.lower()} --features {tuned.features_name} (selection fine-tunes each "
           f"validation fold again: pass --images)")
     return 0
-
-
-def copy_finetuned(feature_space: str, folder: Path) -> Path:
-    """Put the fine-tuned backbone of a feature space beside a checkpoint, so the folder serves photos alone."""
-    source = find_finetuned(feature_space, [])
-    if source is None:
-        raise CheckpointError(f"no fine-tuned backbone of '{feature_space}' in {backbones_dir()}")
-    for suffix in (".safetensors", ".json"):
-        target = folder / source.with_suffix(suffix).name
-        if source.with_suffix(suffix) != target:
-            with atomic_path(target) as tmp:
-                shutil.copyfile(source.with_suffix(suffix), tmp)
-    return folder / source.with_suffix(".safetensors").name
 
 
 def write_reading(checkpoint: Path, bench) -> None:

@@ -3,6 +3,7 @@ base network's official weights; loading one gives a backbone of its own feature
 
 import hashlib
 import json
+import shutil
 from pathlib import Path
 
 import torch
@@ -102,3 +103,16 @@ def find_finetuned(feature_space: str, folders: list[Path]) -> Path | None:
             if isinstance(meta, dict) and meta.get("format") == FORMAT and meta.get("recipe") == feature_space:
                 return meta_path
     return None
+
+
+def copy_beside(feature_space: str, folder: Path) -> Path:
+    """Put the fine-tuned backbone of a feature space beside a checkpoint, so the folder serves photos alone."""
+    source = find_finetuned(feature_space, [])
+    if source is None:
+        raise BackboneError(f"no fine-tuned backbone of '{feature_space}' in {backbones_dir()}")
+    for suffix in (".safetensors", ".json"):
+        target = Path(folder) / source.with_suffix(suffix).name
+        if source.with_suffix(suffix) != target:
+            with atomic_path(target) as tmp:
+                shutil.copyfile(source.with_suffix(suffix), tmp)
+    return Path(folder) / source.with_suffix(".safetensors").name

@@ -24,6 +24,11 @@ LOSS = ("The head's training loss per step: lower is better and only its trend m
 RANKED = ("The same top classes as data, as the API returns them: `name` is the class id (what --add-class, "
           "--remove-class and the Classes tab's id column use), with its probability and kind.")
 
+FINETUNE = ("adapts the top stage of the backbone to the seen classes on the CUB photos found on this server, "
+            "one fine-tune per protocol stage (never on a test photo); the model then reads photos in its own "
+            "feature space. Adds about 15-30 minutes on a 2-core CPU")
+NO_PHOTOS = ("no CUB photos on this server: put the CUB_200_2011 folder under the data root, or run "
+             "`python app.py --download cub-images`")
 
 def intro(dataset: str | None, kinds: list[str]) -> str:
     """The page's first line: what the active model knows and what "unseen" means."""

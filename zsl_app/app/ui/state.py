@@ -56,9 +56,17 @@ class AppState:
     def model_line(self, seconds: float | None = None) -> str:
         info = self.predictor.info
         line = (f"**model** {self.checkpoint_text()} · {info['dataset']} · head `{info['method']}` · "
-                f"backbone `{info['backbone']}`")
+                f"backbone `{info['backbone']}` · {feature_space_text(self.predictor.model.meta)}")
         return line + (f" · **{1000 * seconds:.0f} ms**" if seconds is not None else "")
 
     def intro(self) -> str:
         model = self.predictor.model
         return glossary.intro(model.meta.get("dataset"), list(model.class_kinds))
+
+
+def feature_space_text(meta: dict) -> str:
+    """Which feature space the model reads photos in: the backbone as ImageNet trained it, or a fine-tune."""
+    space = meta.get("features", {})
+    tuned = "fine-tuned" in space.get("feature_space", "")
+    return (f"features `{space.get('name')}` "
+            f"({'top stage fine-tuned on the seen classes' if tuned else 'ImageNet weights, frozen'})")

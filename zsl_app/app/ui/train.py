@@ -10,6 +10,7 @@ from zsl_app.core.heads import HEADS, head_names
 from zsl_app.core.training import Cancelled
 from zsl_app.protocol import SpecError, head_defaults
 from zsl_app.storage.data import DataError, available_datasets, available_features
+from zsl_app.storage.data.cub_images import find_cub_images
 
 from . import glossary, setup
 from .loss_chart import loss_figure
@@ -26,7 +27,7 @@ class TrainTab:
 
     def __init__(self, state: AppState):
         self.state = state
-        self.job = TrainingJob(state.runs_dir)
+        self.job = TrainingJob(state.runs_dir, state.data_root)
         self.models = ModelsPanel(state)
 
     def build(self) -> None:
@@ -85,11 +86,18 @@ class TrainTab:
             classifier_epochs = gr.Number(25, label="classifier epochs", precision=0, minimum=1,
                                           info=glossary.CLASSIFIER_EPOCHS)
             select = gr.Checkbox(True, label="select on validation", info=glossary.SELECT)
+        photos = self.photos()
+        finetune = gr.Checkbox(False, label="fine-tune the backbone on the photos", interactive=photos is not None,
+                               info=glossary.FINETUNE if photos else glossary.NO_PHOTOS, elem_id="train-finetune")
         self.dataset.change(lambda d: gr.Dropdown(choices=self.features(d), value=(self.features(d) or [None])[0]),
                             self.dataset, features, api_visibility="private")
         gr.on([head.change, self.dataset.change], lambda h, d: head_fields(h, d, render=False), [head, self.dataset],
               [length, temperature, samples], api_visibility="private")
-        return [self.dataset, features, head, length, seed, temperature, samples, classifier_epochs, select]
+        return [self.dataset, features, head, length, seed, temperature, samples, classifier_epochs, select, finetune]
+
+    def photos(self):
+        """The CUB photos this server found (under the data root or where --download cub-images puts them)."""
+        return find_cub_images(self.state.data_root) or find_cub_images()
 
     def datasets(self) -> list[str]:
         return available_datasets(self.state.data_root)
@@ -104,13 +112,16 @@ class TrainTab:
                 gr.Dropdown(choices=datasets, value=datasets[0] if datasets else None))
 
     def train(self, dataset, features, method, length, seed, temperature, samples, classifier_epochs, select,
-              progress=gr.Progress()):
+              finetune=False, progress=gr.Progress()):
         """Start a training and yield (status, loss chart, metrics table, models list) until it ends."""
         self.state.check_writable("training")
         if not self.datasets():
             raise refused(setup.no_benchmarks(self.state.data_root_given).replace("**", ""), "No benchmark data")
+        images = self.photos() if finetune else None
+        if finetune and images is None:
+            raise refused(glossary.NO_PHOTOS, "No photos")
         request = train_request(dataset, features, method, length, seed, temperature, samples, classifier_epochs,
-                                select)
+                                select, images)
         if request.dataset not in self.datasets() or request.features not in self.features(request.dataset):
             raise refused(f"no {request.dataset} features {request.features!r} under the data root; choose a "
                           f"dataset and features from the lists", "Not found")
@@ -159,7 +170,7 @@ def head_fields(method: str, dataset: str | None, *, render: bool = True):
 
 
 def train_request(dataset, features, method, length, seed, temperature, samples, classifier_epochs,
-                  select) -> TrainRequest:
+                  select, images=None) -> TrainRequest:
     """The Train tab's fields -> a request, refusing what the protocol cannot use."""
     if not dataset or not features:
         raise refused("choose a dataset and a features file from the lists", "Missing choice")
@@ -171,7 +182,7 @@ def train_request(dataset, features, method, length, seed, temperature, samples,
             raise refused(f"{label} must be a whole number; it is empty", "Invalid value")
     request = TrainRequest(dataset=dataset, features=features, method=method, length=int(length),
                            seed=int(seed or 0), temperature=temperature or None, unseen_samples=int(samples),
-                           classifier_epochs=int(classifier_epochs), select=bool(select))
+                           classifier_epochs=int(classifier_epochs), select=bool(select), images=images)
     try:
         request.spec()  # every bound checked here, before a training thread starts
     except SpecError as err:

@@ -6,11 +6,15 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from zsl_app.core.backbones import create_backbone
 from zsl_app.core.heads import HEADS
 from zsl_app.core.training import Cancelled, Progress
 from zsl_app.protocol import RunSpec, resolve_spec
+from zsl_app.protocol.finetune import PhotoRun, photo_stages
 from zsl_app.protocol.run import run_protocol
 from zsl_app.storage.checkpoint import run_name, save_model
+from zsl_app.storage.finetuned import backbones_dir, copy_beside
+from zsl_app.storage.paths import user_data_dir
 
 METRIC_ROWS = ("val", "test", "test_uncalibrated")  # meta["metrics"] rows, in the order shown
 METRIC_HEADERS = ["evaluation", "U", "S", "H", "ZSL"]  # the columns of `metrics_rows`
@@ -33,6 +37,8 @@ class TrainRequest:
     unseen_samples: int | None = None  # synthetic examples per unseen class
     classifier_epochs: int = 25
     select: bool = True  # choose snapshot, options and gamma on validation
+    images: Path | None = None  # the server's CUB photos: fine-tune the backbone on them per stage (never a
+    #                             visitor's path: the tab fills it from what the server found)
 
     def spec(self) -> RunSpec:
         """The run specification of this request; SpecError says which value is out of range."""
@@ -42,9 +48,9 @@ class TrainRequest:
             head["temperature"] = float(self.temperature)
         if self.unseen_samples is not None:
             head["unseen_samples"] = int(self.unseen_samples)
-        return resolve_spec(self.dataset, self.method, features=self.features, head=head,
+        return resolve_spec(self.dataset, self.method, features=None if self.images else self.features, head=head,
                             classifier={"epochs": int(self.classifier_epochs)}, protocol={"select": self.select},
-                            seed=self.seed)
+                            seed=self.seed, finetune=None if self.images is None else {})
 
 
 @dataclass
@@ -66,8 +72,8 @@ class Snapshot:
 class TrainingJob:
     """Runs `train_and_evaluate` in a worker thread; a second start while one runs raises Busy."""
 
-    def __init__(self, runs_dir: Path):
-        self.runs_dir = Path(runs_dir)
+    def __init__(self, runs_dir: Path, data_root: Path):
+        self.runs_dir, self.data_root = Path(runs_dir), Path(data_root)
         self._lock = threading.Lock()
         self._cancel = threading.Event()
         self._state = Snapshot(done=True)
@@ -118,16 +124,30 @@ class TrainingJob:
 
     def _run(self, request: TrainRequest, bench) -> None:
         try:
-            result = run_protocol(request.spec(), bench, callback=self._on_progress)
+            spec = request.spec()
+            data = bench if spec.finetune is None else self._photo_stages(spec, request.images)
+            result = run_protocol(spec, data, callback=self._on_progress)
             model = result.model
-            name = run_name(self.runs_dir, request.dataset, request.method, request.features, request.seed)
+            features = model.meta["features"]["name"]
+            name = run_name(self.runs_dir, request.dataset, request.method, features, request.seed)
             meta_path = save_model(model, self.runs_dir / name)
+            if spec.finetune is not None:
+                copy_beside(model.feature_space, self.runs_dir)
             outcome = {"checkpoint": meta_path.with_suffix(""), "metrics": model.meta["metrics"]}
         except BaseException as err:  # reported to the UI, which raises it there with its message
             outcome = {"error": err}
         with self._lock:
             self._state = dataclasses.replace(self._state, done=True, elapsed=time.perf_counter() - self._started,
                                               stage_eta=0.0, **outcome)
+
+    def _photo_stages(self, spec: RunSpec, images: Path):
+        """The fine-tuned route: the cache, the final fine-tune now, each validation fold's when asked."""
+        where = PhotoRun(images_root=images, data_root=self.data_root, cache_dir=user_data_dir() / "cache",
+                         backbone_dir=backbones_dir())
+        return photo_stages(spec.dataset, create_backbone("effnet-lite2"), spec.finetune, where, seed=spec.seed,
+                            holdout=spec.protocol.holdout, callback=self._on_progress,
+                            extract_progress=lambda done, total: self._on_progress(
+                                Progress("cache lower stages", done, total)))
 
 
 def metrics_rows(metrics: dict | None) -> list[list]:
