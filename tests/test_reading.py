@@ -6,9 +6,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import scipy.io
 from PIL import Image
 
-from conftest import SAMPLES, XLSA17, needs_real_cub, needs_samples
+from conftest import SAMPLES, XLSA17, needs_real_cub, needs_samples, write_tiny_xlsa17
 from tiny_model import tiny_checkpoint, tiny_recognizer
 from zsl_app.app.classes import ClassError
 from zsl_app.app.photo_classes import MAX_PHOTOS, STRETCH
@@ -17,7 +18,7 @@ from zsl_app.app.recognizer import Recognizer
 from zsl_app.core.attribute_reader import fit_readers, row_correlations
 from zsl_app.core.backbones import RANDOM, create_backbone
 from zsl_app.core.domain import IMAGENET_DOMAINS, DomainCheck
-from zsl_app.protocol.reading import PENALTIES, fit_reading
+from zsl_app.protocol.reading import PENALTIES, fit_reading, reading_for
 from zsl_app.storage.checkpoint import CheckpointError, load_model
 from zsl_app.storage.data import load_benchmark
 from zsl_app.storage.reading_file import load_reading, reading_path, save_reading
@@ -110,6 +111,23 @@ def test_predictions_use_the_reading_when_the_model_has_one(tiny):
     assert a.attributes[0] == (with_reading.attribute_names[int(np.argmax(read))], round(float(read.max()), 2))
     far = with_reading.predict_features(np.zeros_like(features) + bench.features.max() * (np.arange(16) % 2))
     assert not far.domain.in_domain and far.domain.similarity < reading.domain.min_similarity
+
+
+def test_a_finetuned_space_gets_the_imagenet_cue_from_its_base_features_file(tmp_path):
+    root = write_tiny_xlsa17(tmp_path, dim=1280)
+    mat = scipy.io.loadmat(root / "CUB" / "tinyfeat.mat")
+    base_recipe = create_backbone("effnet-lite0").recipe
+    tuned = {**{k: mat[k] for k in ("features", "labels")}, "features": mat["features"] * 1.5}
+    scipy.io.savemat(root / "CUB" / "tuned.mat", {**tuned, "backbone": f"{base_recipe}; blocks from 12 fine-tuned (x)"})
+    tuned_bench = load_benchmark(root, "CUB", "tuned")
+    assert reading_for(tuned_bench).domain.imagenet_classes == ()  # no base features file yet: similarity alone
+    scipy.io.savemat(root / "CUB" / "effnetlite0.mat", {**{k: mat[k] for k in ("features", "labels")},
+                                                       "backbone": base_recipe})
+    reading = reading_for(tuned_bench)
+    base_logits = create_backbone("effnet-lite0").imagenet_logits(load_benchmark(root, "CUB", "effnetlite0").features)
+    expected = fit_reading(tuned_bench, base_logits)
+    assert reading.domain.imagenet_classes == IMAGENET_DOMAINS["CUB"][1]
+    assert reading.domain.min_probability == expected.domain.min_probability > 0
 
 
 def test_backbone_keeps_its_imagenet_classifier_for_the_network_as_loaded():

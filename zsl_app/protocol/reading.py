@@ -3,22 +3,21 @@ penalty (mean correlation of the attributes read in photos of validation classes
 and the domain thresholds (the share of validation photos each cue may flag)."""
 
 import dataclasses
-from collections.abc import Callable
 
 import numpy as np
 
 from zsl_app.core.attribute_reader import fit_readers, row_correlations
 from zsl_app.core.backbones import BACKBONES, BackboneError, backbone_names, create_backbone
 from zsl_app.core.domain import SHARE_FLAGGED, DomainCheck, class_centroids, imagenet_domain
-from zsl_app.storage.data import Benchmark, validation_split
+from zsl_app.storage.data import Benchmark, DataError, load_benchmark, validation_split
 from zsl_app.storage.reading_file import Reading
 
 PENALTIES = (1e2, 1e3, 3e3, 1e4, 3e4, 1e5)  # ridge penalties tried on standardised features
-ImageNetLogits = Callable[[np.ndarray], np.ndarray | None]  # raw features (N, D) -> logits (N, 1000)
 
 
-def fit_reading(bench: Benchmark, imagenet_logits: ImageNetLogits | None = None, *, fold: int = 1) -> Reading:
-    """The reader and domain check for models on `bench`, chosen on validation fold `fold`, refit on trainval."""
+def fit_reading(bench: Benchmark, imagenet_logits: np.ndarray | None = None, *, fold: int = 1) -> Reading:
+    """The reader and domain check for models on `bench`, chosen on validation fold `fold`, refit on trainval;
+    `imagenet_logits` (N, 1000), one row per photo of `bench`, give the domain check its ImageNet cue."""
     split = validation_split(bench, fold)
     fit_rows = np.concatenate([split.train, split.eval_seen])  # every photo of the fold's training classes
     val_rows = split.eval_unseen
@@ -31,7 +30,7 @@ def fit_reading(bench: Benchmark, imagenet_logits: ImageNetLogits | None = None,
     baseline = float(row_correlations(np.tile(typical, (len(val_rows), 1)), truth[val_rows]).mean())
 
     domain, classes = imagenet_domain(bench.name)
-    logits = imagenet_logits(bench.features[val_rows]) if imagenet_logits and classes else None
+    logits = imagenet_logits[val_rows] if imagenet_logits is not None and classes else None
     check = DomainCheck(domain, classes if logits is not None else (),
                         class_centroids(bench.features[fit_rows], bench.labels[fit_rows]), 0.0, 0.0)
     thresholds = {"min_similarity": _quantile(check.similarity(bench.features[val_rows])),
@@ -57,15 +56,24 @@ def _quantile(values: np.ndarray | None) -> float:
 
 
 def reading_for(bench: Benchmark) -> Reading:
-    """`fit_reading` with the ImageNet classifier of the backbone that made the benchmark's features, when
-    this app has it (the official weights, same recipe); else the feature-space cue alone."""
-    by_features = {BACKBONES.get(n).features_name: n for n in backbone_names()}
-    imagenet_logits = None
-    if bench.features_name in by_features:
-        try:
-            backbone = create_backbone(by_features[bench.features_name])
-        except BackboneError:  # weights not installed: the domain check keeps its feature-space cue
-            backbone = None
-        if backbone is not None and backbone.recipe == bench.feature_space:
-            imagenet_logits = backbone.imagenet_logits
-    return fit_reading(bench, imagenet_logits)
+    """`fit_reading` with the ImageNet logits of the backbone the benchmark's features come from: its own
+    features, or for a fine-tuned space those of the base network (its features file beside, same photos);
+    without that backbone or file, the feature-space cue alone."""
+    for name in backbone_names():
+        cls = BACKBONES.get(name)
+        if bench.feature_space == cls.recipe or bench.feature_space.startswith(f"{cls.recipe}; blocks from"):
+            return fit_reading(bench, _imagenet_logits(name, bench))
+    return fit_reading(bench)
+
+
+def _imagenet_logits(backbone_name: str, bench: Benchmark) -> np.ndarray | None:
+    """The official backbone's ImageNet logits of the benchmark's photos, from its ImageNet features."""
+    try:
+        backbone = create_backbone(backbone_name)
+        base = bench if bench.feature_space == backbone.recipe else \
+            load_benchmark(bench.root.parent, bench.name, backbone.features_name)
+    except (BackboneError, DataError):  # weights not installed, no base features file: no ImageNet cue
+        return None
+    if base.feature_space != backbone.recipe or not np.array_equal(base.labels, bench.labels):
+        return None
+    return backbone.imagenet_logits(base.features)
