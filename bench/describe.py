@@ -194,7 +194,8 @@ def domain_scores(predictor: Predictor, bench) -> dict:
     every = [v["flagged"] for by_name in flagged.values() for v in by_name.values()]
     return {"cub_photos": len(passes), "cub_flagged_percent": cub, "non_bird_images": len(every),
             "non_bird_flagged_percent": 100 * mean(every),
-            "not_flagged": [f"{s}/{n}" for s, by_name in flagged.items() for n, v in by_name.items() if not v["flagged"]],
+            "not_flagged": [f"{s}/{n}" for s, by_name in flagged.items() for n, v in by_name.items()
+                            if not v["flagged"]],
             "by_source": flagged, "thresholds": {"min_probability": check.min_probability,
                                                  "min_similarity": check.min_similarity}}
 
@@ -210,7 +211,8 @@ def non_bird_images() -> list[tuple[str, str, Image.Image]]:
         pass
     for package, pattern in (("gradio", "media_assets/images/*"), ("matplotlib", "mpl-data/sample_data/*.[pj][np]g")):
         try:
-            folders[package] = sorted(Path(p) for p in glob.glob(str(Path(__import__(package).__file__).parent / pattern)))
+            folder = Path(__import__(package).__file__).parent
+            folders[package] = sorted(Path(p) for p in glob.glob(str(folder / pattern)))
         except ImportError:
             pass
     for source, files in folders.items():
@@ -226,12 +228,13 @@ def non_bird_images() -> list[tuple[str, str, Image.Image]]:
 def generated_images() -> list[tuple[str, Image.Image]]:
     rng = np.random.default_rng(SEED)
     size = (300, 300)
-    out = [(f"uniform noise {i}", Image.fromarray(rng.integers(0, 256, (300, 300, 3), dtype=np.uint8))) for i in range(3)]
-    out.append(("gaussian noise", Image.fromarray(np.clip(rng.normal(128, 40, (300, 300, 3)), 0, 255).astype(np.uint8))))
+    pixels = lambda a: Image.fromarray(np.clip(a, 0, 255).astype(np.uint8))  # noqa: E731
+    out = [(f"uniform noise {i}", pixels(rng.integers(0, 256, (300, 300, 3), dtype=np.uint8))) for i in range(3)]
+    out.append(("gaussian noise", pixels(rng.normal(128, 40, (300, 300, 3)))))
     out.append(("grey noise", Image.fromarray(np.repeat(rng.integers(0, 256, (300, 300, 1), dtype=np.uint8), 3, 2))))
     out.append(("blurred noise", out[0][1].filter(ImageFilter.GaussianBlur(8))))
     out.append(("blobs", Image.fromarray(rng.integers(0, 256, (8, 8, 3), dtype=np.uint8)).resize(size, Image.BICUBIC)))
-    out.append(("salt and pepper", Image.fromarray(np.repeat((rng.random((300, 300, 1)) > 0.5) * 255, 3, 2).astype(np.uint8))))
+    out.append(("salt and pepper", pixels(np.repeat((rng.random((300, 300, 1)) > 0.5) * 255, 3, 2))))
     ramp = np.linspace(0, 255, 300)
     out.append(("horizontal gradient", Image.fromarray(np.stack([np.tile(ramp, (300, 1))] * 3, 2).astype(np.uint8))))
     out.append(("colour gradient", Image.fromarray(np.stack([np.tile(ramp, (300, 1)), np.tile(ramp, (300, 1)).T,

@@ -82,9 +82,11 @@ def build_parser() -> argparse.ArgumentParser:
     u.add_argument("--describe", metavar="TEXT", type=nonempty,
                    help='a class in words, e.g. "small, red crown, black wings, white belly, short cone-shaped bill"')
     u.add_argument("--like", metavar="CLASS", help="--describe starts from this class (default: the typical one)")
-    u.add_argument("--photos", metavar="PHOTO", nargs="+", help="1-5 photos of a class: it gets the attributes read in them")
-    u.add_argument("--dry-run", action="store_true", help="with --add-class: show what --describe or --photos reads, "
-                                                          "add nothing (with --json: the vector, as --attributes reads it)")
+    u.add_argument("--photos", metavar="PHOTO", nargs="+",
+                   help="1-5 photos of a class: it gets the attributes read in them")
+    u.add_argument("--dry-run", action="store_true",
+                   help="with --add-class: show what --describe or --photos reads, add nothing (with --json: the "
+                        "vector, as --attributes reads it)")
     u.add_argument("--backbone-weights", metavar="PATH", help="backbone weights file instead of the official ones")
     x = p.add_argument_group("feature extraction")
     x.add_argument("--images", metavar="PATH", help="the extracted CUB_200_2011 folder "
@@ -410,8 +412,9 @@ def check_class_source(args) -> None:
     given = [f for f, v in (("--attributes", args.attributes), ("--describe", args.describe),
                             ("--photos", args.photos)) if v]
     if len(given) != 1:
+        got = f"; got {' and '.join(given)}" if given else ""
         raise ClassError("--add-class needs --attributes FILE (.csv or .json, one value per attribute), --describe "
-                         "TEXT or --photos PHOTO [PHOTO ...], one of them" + (f"; got {' and '.join(given)}" if given else ""))
+                         f"TEXT or --photos PHOTO [PHOTO ...], one of them{got}")
     if args.like and not args.describe:
         raise ClassError("--like CLASS goes with --describe (the class a description starts from)")
     if args.normalised and not args.attributes or args.dry_run and args.attributes:
