@@ -415,3 +415,16 @@ def test_finetune_is_refused_without_the_servers_photos(app):
     client, _ = app
     with pytest.raises(Exception, match="no CUB photos on this server"):
         client.predict("CUB", "effnetlite2", "vae-cflow", 4, 0, 0, 10, 2, False, True, api_name="/train")
+
+
+def test_predict_says_when_a_photo_is_not_a_bird(app):
+    """The shipped cat gets a notice in the model line instead of a confident bird; a bird photo gets none."""
+    client, predictor = app
+    cat = PROJECT_ROOT / "assets" / "examples" / "chelsea.jpg"
+    if predictor.predict(cat).domain is None:
+        pytest.skip("this model has no photo reading")
+    label, ranked, model_line, read, has = client.predict(handle_file(cat), api_name="/predict")
+    assert "does not look like a bird (P(bird)" in model_line and "not an identification" in model_line
+    assert len(ranked) == 5 and len(read["data"]) == 10  # the outputs stay as every client knows them
+    bird = next(p for p in sample_photos() if predictor.predict(p).domain.in_domain)
+    assert "not an identification" not in client.predict(handle_file(bird), api_name="/predict")[2]
