@@ -274,6 +274,7 @@ def test_training_job_runs_one_at_a_time_and_cancels(tiny_root, tmp_path):
     from zsl_app.storage.data import load_benchmark
     from zsl_app.core.training import Cancelled
     from zsl_app.app.ui.training import Busy, TrainingJob, TrainRequest, metrics_rows
+    from zsl_app.storage.reading_file import reading_path
 
     bench = load_benchmark(tiny_root, "CUB", "tinyfeat")
     job = TrainingJob(tmp_path / "runs", tiny_root)
@@ -288,6 +289,7 @@ def test_training_job_runs_one_at_a_time_and_cancels(tiny_root, tmp_path):
     assert done.error is None, repr(done.error)
     assert re.fullmatch(r"cub-vae-cflow-tinyfeat-s0-\d{8}-\d{6}", done.checkpoint.name)
     assert done.checkpoint.with_suffix(".safetensors").is_file()
+    assert reading_path(done.checkpoint).is_file()  # the photo reading beside it, as the CLI writes it
     assert [row[0] for row in metrics_rows(done.metrics)] == ["test", "test_uncalibrated"]
     assert {stage for stage, _, _ in done.curve} == {"final/head", "final/classifier"}
     job.start(request, bench)  # the same settings again: a second run, never over the first

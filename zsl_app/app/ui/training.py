@@ -11,10 +11,14 @@ from zsl_app.core.heads import HEADS
 from zsl_app.core.training import Cancelled, Progress
 from zsl_app.protocol import RunSpec, resolve_spec
 from zsl_app.protocol.finetune import PhotoRun, photo_stages
+from zsl_app.protocol.reading import reading_for
 from zsl_app.protocol.run import run_protocol
+from zsl_app.protocol.stages import FINAL, features_hook
 from zsl_app.storage.checkpoint import run_name, save_model
+from zsl_app.storage.data import DataError
 from zsl_app.storage.finetuned import backbones_dir, copy_beside
 from zsl_app.storage.paths import user_data_dir
+from zsl_app.storage.reading_file import save_reading
 
 METRIC_ROWS = ("val", "test", "test_uncalibrated")  # meta["metrics"] rows, in the order shown
 METRIC_HEADERS = ["evaluation", "U", "S", "H", "ZSL"]  # the columns of `metrics_rows`
@@ -131,6 +135,10 @@ class TrainingJob:
             features = model.meta["features"]["name"]
             name = run_name(self.runs_dir, request.dataset, request.method, features, request.seed)
             meta_path = save_model(model, self.runs_dir / name)
+            try:  # the photo reading beside it, as the CLI writes it ("Why" and the out-of-domain notice)
+                save_reading(meta_path, reading_for(features_hook(data)(FINAL)))
+            except DataError:  # e.g. no validation fold to choose its settings on: predictions go without it
+                pass
             if spec.finetune is not None:
                 copy_beside(model.feature_space, self.runs_dir)
             outcome = {"checkpoint": meta_path.with_suffix(""), "metrics": model.meta["metrics"]}
