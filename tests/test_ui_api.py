@@ -15,6 +15,7 @@ from gradio_client import Client, handle_file
 from ui_app import closest_unseen, probability, running_app, sample_photos
 
 from zsl_app.app.ui.classes import ZEROS
+from zsl_app.app.ui.messages import literal
 from zsl_app.storage.paths import PROJECT_ROOT
 
 EVIL = "<a href='http://evil.example/'>CLICK</a>"
@@ -430,3 +431,53 @@ def test_predict_says_when_a_photo_is_not_a_bird(app):
     assert len(ranked) == 5 and len(read["data"]) == 10  # the outputs stay as every client knows them
     bird = next(p for p in sample_photos() if predictor.predict(p).domain.in_domain)
     assert "not an identification" not in client.predict(handle_file(bird), api_name="/predict")[2]
+
+
+def editor_dict(table: dict) -> dict:
+    return {row[0]: row[1] for row in table["data"]}
+
+
+def test_describe_words_fills_the_editor(app):
+    client, predictor = app
+    editor, understood, missed = client.predict("small, red crown, black wings, glorp", ZEROS,
+                                                api_name="/describe_words")
+    expected = predictor.describe_words("small, red crown, black wings, glorp")
+    assert list(editor_dict(editor).values()) == pytest.approx(list(expected.attributes), abs=0.01)
+    assert editor_dict(editor)["crown color: red"] == pytest.approx(predictor.human_scale_max)
+    assert any("crown color: red" in row[1] for row in understood["data"])
+    assert "glorp" in missed
+
+
+def test_describe_words_refuses_a_text_with_no_known_word(app):
+    client, predictor = app
+    before = predictor.class_table()
+    with pytest.raises(Exception, match="(?i)attribute|describe"):
+        client.predict("glorp fnord", ZEROS, api_name="/describe_words")
+    assert predictor.class_table() == before
+
+
+def test_read_photos_fills_the_editor(app, tmp_path):
+    client, predictor = app
+    photos = sample_photos()[:2]
+    editor, note = client.predict([handle_file(p) for p in photos], api_name="/read_photos")
+    expected = predictor.read_photos(photos)
+    assert list(editor_dict(editor).values()) == pytest.approx(list(expected.attributes), abs=0.01)
+    assert literal(photos[0].name) in note and "looks like a bird" in note  # the name shown as typed
+    with pytest.raises(Exception, match="1 to 5"):
+        client.predict([handle_file(sample_photos()[0])] * 6, api_name="/read_photos")
+    notes = tmp_path / "notes.jpg"
+    notes.write_text("not a photo")
+    with pytest.raises(Exception, match="notes.jpg"):
+        client.predict([handle_file(notes)], api_name="/read_photos")
+
+
+def test_describe_parts_fills_the_editor(app):
+    client, predictor = app
+    groups = [g.name for g in predictor.vocabulary.groups]
+    picked = [["red"] if g == "crown color" else ["dagger"] if g == "bill shape" else [] for g in groups]
+    like = predictor.class_table()[0]["name"]
+    editor = client.predict(like, *picked, api_name="/describe_parts")
+    expected = predictor.describe_parts({"crown color": ["red"], "bill shape": ["dagger"]}, like=like)
+    assert list(editor_dict(editor).values()) == pytest.approx(list(expected), abs=0.01)
+    with pytest.raises(Exception, match="pick at least one"):
+        client.predict(ZEROS, *[[] for _ in groups], api_name="/describe_parts")

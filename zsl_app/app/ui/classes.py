@@ -64,7 +64,8 @@ class ClassesTab:
                 name = gr.Textbox(label="new class name", placeholder="e.g. Painted Bunting hybrid",
                                   elem_id="new-name")
                 template = gr.Dropdown([(ZEROS, ZEROS)] + self.class_choices(), value=ZEROS, label="start from",
-                                       allow_custom_value=True, info="type to search")
+                                       allow_custom_value=True, info="type to search; the descriptions below start "
+                                       "from it too")
                 upload = gr.File(label="or upload a vector (.csv or .json)", file_types=[".csv", ".json"],
                                  elem_id="vector-file")
                 add = gr.Button("Add class", variant="primary")
@@ -77,6 +78,7 @@ class ClassesTab:
                 editor = gr.Dataframe(self.template(None), label="attributes of the new class", interactive=True,
                                       static_columns=[0], max_height=480, datatype=["str", "number"],
                                       elem_id="new-vector")
+        self._describers(template, editor)
         template.change(self.template, template, editor, api_name="template")
         # preprocess=False: `Uploads` checks the path (see predict); the parser names the user's file.
         read = upload.upload(self.read_vector, upload, editor, api_name="read_vector", preprocess=False)
@@ -86,6 +88,35 @@ class ClassesTab:
                         remove.click(self.remove_class, removable, status, api_name="remove_class")):
             without_badges(changed, [status])
             predict.rerun(changed.success(self.fresh_lists, self.filters, self.lists, api_visibility="private"))
+
+    def _describers(self, like, editor) -> None:
+        """Three ways to fill the editor as people describe a class: in words, from photos, by its parts."""
+        gr.Markdown(f"### Or describe it\n{glossary.DESCRIBE}")
+        with gr.Tabs():
+            with gr.Tab("in words"):
+                text = gr.Textbox(label="description", lines=2, elem_id="describe-text",
+                                  placeholder="e.g. small, red crown, black wings, white belly, short cone-shaped bill")
+                words = gr.Button("Read", elem_id="read-words")
+                understood = gr.Dataframe(understood_rows([]), label="understood as", interactive=False,
+                                          elem_id="understood")
+                unknown = gr.Markdown(elem_id="not-understood")
+            with gr.Tab("from photos"):
+                photos = gr.File(label="1-5 photos of the class", file_count="multiple", file_types=["image"],
+                                 elem_id="class-photos")
+                read = gr.Button("Read photos")
+                photo_note = gr.Markdown(elem_id="photo-reading")
+            with gr.Tab("by parts"):
+                groups = self.state.predictor.vocabulary.groups
+                with gr.Row():
+                    picks = [gr.Dropdown([t.value for t in g.terms], value=[], multiselect=True, label=g.name,
+                                         min_width=200) for g in groups]
+                parts = gr.Button("Set parts")
+        describers = [
+            words.click(self.describe_words, [text, like], [editor, understood, unknown], api_name="describe_words"),
+            read.click(self.read_photos, photos, [editor, photo_note], api_name="read_photos", preprocess=False),
+            parts.click(self.describe_parts_of(groups), [like, *picks], editor, api_name="describe_parts")]
+        for event, outputs in zip(describers, ([editor, understood, unknown], [editor, photo_note], [editor])):
+            without_badges(event, outputs)
 
     # --- browsing ------------------------------------------------------------------------------
     def list_classes(self, query: str = "", kind: str = "all") -> pd.DataFrame:
@@ -159,6 +190,53 @@ class ClassesTab:
             raise refused(f"{name}: {str(err).replace(str(path), name)}", "Cannot read the vector") from err
         return table
 
+    # --- describing ------------------------------------------------------------------------------
+    def describe_words(self, text: str, like: str | None):
+        """A description in words -> (the editor's vector, which phrase set which attributes, the words not
+        understood); refused, changing nothing, when it names no attribute."""
+        try:
+            with self.state.lock:
+                found = self.state.predictor.describe_words(text or "", like=start_class(like))
+        except ClassError as err:
+            raise refused(str(err), "Description not understood") from err
+        missed = ("every word understood" if not found.unknown else
+                  "not understood: " + ", ".join(f"*{literal(w)}*" for w in found.unknown))
+        return self.editor_table(found.attributes), understood_rows(found.matches), missed
+
+    def read_photos(self, files: list | None):
+        """1-5 uploaded photos of one class -> (the editor's vector read in them, whether each looks like
+        what the model knows)."""
+        payloads = files if isinstance(files, list) else [files] if files else []
+        photos = [self.state.uploads.read(p, "photo") for p in payloads]
+        try:
+            with self.state.lock:
+                reading = self.state.predictor.read_photos(photos)
+        except ClassError as err:
+            raise refused(str(err), "Photos not read") from err
+        notes = [f"{literal(photo.name)}: " + ("domain not checked" if d is None else domain_words(d))
+                 for photo, d in zip(photos, reading.domain)]
+        return self.editor_table(reading.attributes), "\n\n".join(notes)
+
+    def describe_parts_of(self, groups: list):
+        """The event for the parts tab: the class to start from and one list of values per group of `groups`."""
+        def describe_parts(like: str | None, *picked) -> pd.DataFrame:
+            parts = {g.name: values for g, values in zip(groups, picked) if values}
+            if not parts:
+                raise refused("pick at least one value of one part", "Nothing picked")
+            try:
+                with self.state.lock:
+                    vector = self.state.predictor.describe_parts(parts, like=start_class(like))
+            except ClassError as err:
+                raise refused(str(err), "Parts not set") from err
+            return self.editor_table(vector)
+        return describe_parts
+
+    def editor_table(self, values) -> pd.DataFrame:
+        """A vector (A,) on the dataset's scale as the editor shows it."""
+        table = self.template(None)
+        table["value"] = np.round(np.asarray(values, dtype=float), 2)
+        return table
+
     # --- changes ---------------------------------------------------------------------------------
     def add_class(self, name: str, table) -> str:
         """Validate the edited vector, add the class (synthesize + refit); nothing changes on an error."""
@@ -181,6 +259,23 @@ class ClassesTab:
         except ClassError as err:
             raise refused(str(err), "Class not removed") from err
         return f"removed **{literal(name)}**."
+
+
+def start_class(name: str | None) -> str | None:
+    """The "start from" choice as the class a description starts from; None: the typical seen class."""
+    return None if name in (None, "", ZEROS) else name
+
+
+def understood_rows(matches: list) -> pd.DataFrame:
+    """Which phrase of a description set which attributes, at what strength."""
+    return pd.DataFrame([[m.phrase, ", ".join(m.attributes), m.strength] for m in matches],
+                        columns=["phrase", "attributes", "strength"])
+
+
+def domain_words(domain) -> str:
+    """Whether one photo looks like what the model knows, in a few words."""
+    what = f"a {domain.domain}" if domain.domain else "the model's classes"
+    return f"looks like {what}" if domain.in_domain else f"**does not look like {what}**: its reading is a guess"
 
 
 def selected_class(evt: gr.SelectData) -> str:

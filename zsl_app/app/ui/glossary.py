@@ -29,6 +29,10 @@ FINETUNE = ("adapts the top stage of the backbone to the seen classes on the CUB
             "feature space. Adds about 15-30 minutes on a 2-core CPU")
 NO_PHOTOS = ("no CUB photos on this server: put the CUB_200_2011 folder under the data root, or run "
              "`python app.py --download cub-images`")
+DESCRIBE = ("Describe the class the way people do: in words, from 1-5 photos of it, or by its parts. The editor "
+            "above gets the vector, to check and edit before adding; what a description leaves unsaid comes from "
+            "the class chosen in 'start from' (from the typical seen class when that is all zeros).")
+
 
 def intro(dataset: str | None, kinds: list[str]) -> str:
     """The page's first line: what the active model knows and what "unseen" means."""
