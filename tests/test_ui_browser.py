@@ -12,6 +12,7 @@ import pytest
 from ui_app import closest_unseen, running_app, sample_photos
 
 from zsl_app.app.names import display_name
+from zsl_app.storage.paths import PROJECT_ROOT
 
 EVIL = "<a href='http://evil.example/'>CLICK</a>"
 
@@ -289,3 +290,25 @@ def test_a_fresh_install_says_what_is_missing_without_error_badges(browser, tmp_
         page.wait_for_timeout(500)
         assert error_badges(page) == 0
         page.close()
+
+
+def test_describe_in_words_and_a_cat_gets_a_notice(page, app):
+    _, predictor = app
+    page.get_by_role("tab", name="Classes").click()
+    page.get_by_role("tab", name="in words").click()
+    text = page.locator("#describe-text textarea").first
+    text.fill("glorp fnord")
+    page.locator("#read-words").click()
+    toast(page, "no word of the description names an attribute")
+    assert error_badges(page) == 0
+    text.fill("small, red crown, black wings, glorp")
+    page.locator("#read-words").click()
+    sync_api.expect(page.locator("#understood")).to_contain_text("crown color: red")
+    sync_api.expect(page.locator("#not-understood")).to_contain_text("not understood: glorp")
+
+    cat = PROJECT_ROOT / "assets" / "examples" / "chelsea.jpg"
+    if predictor.predict(cat).domain is None:
+        pytest.skip("this model has no photo reading")
+    upload_photo(page, cat)
+    sync_api.expect(page.locator("#model-line")).to_contain_text("This photo does not look like a bird (P(bird)")
+    sync_api.expect(page.locator("#model-line")).to_contain_text("not an identification")
