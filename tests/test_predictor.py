@@ -9,15 +9,16 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-
 from conftest import SAMPLES, require_real_cub
 from tiny_model import tiny_checkpoint, tiny_recognizer, tiny_user_classes
+
 from zsl_app.app.classes import ClassError
 from zsl_app.app.predictor import Predictor, default_checkpoint
 from zsl_app.app.recognizer import Recognizer
 from zsl_app.core.classifier import SoftmaxClassifier
 from zsl_app.storage.checkpoint import CheckpointError
 from zsl_app.storage.data import load_benchmark
+from zsl_app.storage.paths import WEIGHTS_DIR
 
 
 @pytest.fixture(scope="module")
@@ -125,9 +126,13 @@ def test_refuses_features_no_backbone_here_produces(tiny, tmp_path):
 # --- the shipped model -----------------------------------------------------------------------
 
 
-def shipped() -> Recognizer:
+FROZEN = WEIGHTS_DIR / "cub-vae-cflow-effnetlite2-s0"  # a shipped model in the space of effnetlite2.mat
+
+
+def shipped(checkpoint: Path | None = None) -> Recognizer:
+    """A shipped model: the default one, or `checkpoint`."""
     try:
-        checkpoint = default_checkpoint()
+        checkpoint = checkpoint or default_checkpoint()
     except CheckpointError as err:
         pytest.skip(f"shipped weights absent ({err})")
     if not checkpoint.with_suffix(".safetensors").is_file():
@@ -170,7 +175,7 @@ def test_user_class_from_real_unseen_attributes_finds_its_real_photos():
     under a new name: the real features of its test photos must go to the new class about as often
     as they went to the trained class (chance: 0.5%). Every 7th unseen class, 4 in all."""
     root = require_real_cub()
-    model = shipped().model
+    model = shipped(FROZEN).model  # the real features here are effnetlite2.mat's
     bench = load_benchmark(root, "CUB", model.meta["features"]["name"])
     trained, added = [], []
     for c in bench.unseen_classes[::7][:4]:

@@ -7,13 +7,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 import scipy.io
-from PIL import Image
-
 from conftest import SAMPLES, XLSA17, needs_real_cub, needs_samples, write_tiny_xlsa17
+from PIL import Image
 from tiny_model import tiny_checkpoint, tiny_recognizer
+
 from zsl_app.app.classes import ClassError
 from zsl_app.app.photo_classes import MAX_PHOTOS, STRETCH
-from zsl_app.app.predictor import Predictor, default_checkpoint
+from zsl_app.app.predictor import Predictor
 from zsl_app.app.recognizer import Recognizer
 from zsl_app.core.attribute_reader import fit_readers, row_correlations
 from zsl_app.core.backbones import RANDOM, create_backbone
@@ -21,6 +21,7 @@ from zsl_app.core.domain import IMAGENET_DOMAINS, DomainCheck
 from zsl_app.protocol.reading import PENALTIES, fit_reading, reading_for
 from zsl_app.storage.checkpoint import CheckpointError, load_model
 from zsl_app.storage.data import load_benchmark
+from zsl_app.storage.paths import WEIGHTS_DIR
 from zsl_app.storage.reading_file import load_reading, reading_path, save_reading
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "assets" / "examples"
@@ -149,7 +150,7 @@ def test_backbone_keeps_its_imagenet_classifier_for_the_network_as_loaded():
 
 @needs_real_cub
 def test_shipped_reading_reads_unseen_photos_and_flags_few_cub_photos():
-    checkpoint = default_checkpoint()
+    checkpoint = WEIGHTS_DIR / "cub-vae-cflow-effnetlite2-s0"  # a shipped model in the space of effnetlite2.mat
     bench = load_benchmark(XLSA17, "CUB", "effnetlite2")
     reading = load_reading(checkpoint, feature_space=bench.feature_space, attribute_dim=312)
     unseen = bench.test_unseen
