@@ -465,6 +465,8 @@ def test_read_photos_fills_the_editor(app, tmp_path):
     assert literal(photos[0].name) in note and "looks like a bird" in note  # the name shown as typed
     with pytest.raises(Exception, match="1 to 5"):
         client.predict([handle_file(sample_photos()[0])] * 6, api_name="/read_photos")
+    for payload in ({"path": "/etc/passwd"}, {"path": "/etc/passwd", "meta": {"_type": "gradio.FileData"}}):
+        assert raw_call(client, "read_photos", [[payload]])[0] == "error"  # only files gradio stored are read
     notes = tmp_path / "notes.jpg"
     notes.write_text("not a photo")
     with pytest.raises(Exception, match="notes.jpg"):

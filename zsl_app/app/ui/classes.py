@@ -11,7 +11,7 @@ from zsl_app.storage.data.attribute_names import readable
 
 from . import glossary
 from .messages import literal, refused, without_badges
-from .predict import PredictTab
+from .predict import PredictTab, known
 from .state import KIND_LABELS, AppState
 
 ZEROS = "(all zeros)"
@@ -274,7 +274,7 @@ def understood_rows(matches: list) -> pd.DataFrame:
 
 def domain_words(domain) -> str:
     """Whether one photo looks like what the model knows, in a few words."""
-    what = f"a {domain.domain}" if domain.domain else "the model's classes"
+    what = known(domain)
     return f"looks like {what}" if domain.in_domain else f"**does not look like {what}**: its reading is a guess"
 
 

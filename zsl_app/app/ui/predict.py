@@ -80,17 +80,22 @@ class PredictTab:
         ranked = [{"name": r.name, "display_name": display_name(r.name, r.kind), "probability": round(r.probability, 6),
                    "kind": r.kind} for r in result.ranked]
         line = domain_notice(result.domain) + self.state.model_line(result.seconds)
-        return label, ranked, line, strength_rows(result.attributes, scale), strength_rows(result.class_attributes, scale)
+        return (label, ranked, line, strength_rows(result.attributes, scale),
+                strength_rows(result.class_attributes, scale))
 
 
 def domain_notice(domain) -> str:
     """A notice heading the model line when the photo does not look like what the model knows, else ""."""
     if domain is None or domain.in_domain:
         return ""
-    what = f"a {domain.domain}" if domain.domain else "what this model knows"
     cue = f" (P({domain.domain}) {domain.probability:.0%})" if domain.probability is not None and domain.domain else ""
-    return (f"⚠️ **This photo does not look like {what}{cue}**: the classes shown are the model's closest "
+    return (f"⚠️ **This photo does not look like {known(domain)}{cue}**: the classes shown are the model's closest "
             "guesses, not an identification.\n\n")
+
+
+def known(domain) -> str:
+    """What the model knows, as a photo may look like it: "a bird" for CUB."""
+    return f"a {domain.domain}" if domain.domain else "what this model knows"
 
 
 def strength_rows(pairs: list[tuple[str, float]], scale: float) -> pd.DataFrame:
