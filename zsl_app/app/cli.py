@@ -140,24 +140,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.finetune and not args.train:
             return finetune(args)
-        if args.train:
-            return train(args)
-        if args.eval:
-            return evaluate(args)
-        if args.download:
-            return download(args)
-        if args.predict:
-            return predict(args)
-        if args.add_class:
-            return add_class(args)
-        if args.remove_class:
-            Recognizer.load(args.model, backbone_weights=args.backbone_weights).remove_class(args.remove_class)
-            print(f"removed {args.remove_class}")
-            return 0
-        if args.list_classes:
-            return list_classes(args)
-        if args.extract:
-            return extract(args)
+        for action, run in ACTIONS.items():  # the parser lets at most one of them through
+            if getattr(args, action):
+                return run(args)
         from .ui.layout import serve  # the web app is the default action
         return serve(args)
     except (DataError, CheckpointError, DownloadError, ValueError, KeyError) as err:
@@ -439,6 +424,12 @@ def described(predictor: Recognizer, args) -> np.ndarray:
     return reading.attributes
 
 
+def remove_class(args) -> int:
+    Recognizer.load(args.model, backbone_weights=args.backbone_weights).remove_class(args.remove_class)
+    print(f"removed {args.remove_class}")
+    return 0
+
+
 def list_classes(args) -> int:
     """From the metadata and the user's class file: no backbone or weights to load."""
     checkpoint = Path(args.model) if args.model else default_checkpoint()
@@ -460,3 +451,8 @@ def extract(args) -> int:
                            batch_size=args.batch_size, workers=args.workers, progress=tqdm_progress())
     print(f"wrote {out}; train on it with --train {args.extract} --features {backbone.features_name}")
     return 0
+
+
+# Command line actions in the order they are tried; none given: the web app.
+ACTIONS = {"train": train, "eval": evaluate, "download": download, "predict": predict, "add_class": add_class,
+           "remove_class": remove_class, "list_classes": list_classes, "extract": extract}
