@@ -14,6 +14,7 @@ from conftest import SAMPLES, XLSA17
 from gradio_client import Client, handle_file
 from ui_app import closest_unseen, probability, running_app, sample_photos
 
+from zsl_app.app.predictor import default_checkpoint
 from zsl_app.app.ui.classes import ZEROS
 from zsl_app.app.ui.messages import literal
 from zsl_app.storage.paths import PROJECT_ROOT
@@ -272,9 +273,9 @@ def wait_for_output(job, timeout: float = 60) -> None:
 
 def test_training_job_runs_one_at_a_time_and_cancels(tiny_root, tmp_path):
     """The job behind /train, on the generated fixture: no real data needed."""
-    from zsl_app.storage.data import load_benchmark
-    from zsl_app.core.training import Cancelled
     from zsl_app.app.ui.training import Busy, TrainingJob, TrainRequest, metrics_rows
+    from zsl_app.core.training import Cancelled
+    from zsl_app.storage.data import load_benchmark
     from zsl_app.storage.reading_file import reading_path
 
     bench = load_benchmark(tiny_root, "CUB", "tinyfeat")
@@ -376,6 +377,7 @@ def test_the_loss_chart_has_a_labelled_line_per_fit_and_plain_ticks():
     """The chart drew axes and a "stage" legend title but no line and no legend entry; a one-step chart
     labelled its axis "-1,126.547485"."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
+
     from zsl_app.app.ui.loss_chart import loss_figure
 
     curve = [("select/head", 1, -1126.547485), ("select/head", 2, -1180.25), ("select/classifier 1/6", 1, 2.3),
@@ -401,7 +403,8 @@ def test_the_models_list_holds_the_shipped_models_and_the_runs_only(tmp_path):
         shutil.copy(shipped.with_suffix(suffix), tmp_path / f"cub-vae-cflow-effnetlite2-s0-20260101-000000{suffix}")
         (tmp_path / f"effnetlite2-ft-fold1{suffix}").write_text('{"format": "zsl-app-finetuned-backbone/1"}')
     listed = dict((value, label) for label, value in choices(tmp_path))
-    assert listed["weights/cub-vae-cflow-effnetlite2-s0"].endswith("shipped, the default")
+    assert listed[f"weights/{default_checkpoint().name}"].endswith("shipped, the default")
+    assert listed["weights/cub-vae-cflow-effnetlite2-s0"].endswith("shipped")
     assert listed["cub-vae-cflow-effnetlite2-s0-20260101-000000"].endswith("trained here")
     assert "effnetlite2-ft-fold1" not in listed
     assert find(str(shipped), tmp_path) is None and find("../weights/x", tmp_path) is None  # listed values only
