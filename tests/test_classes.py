@@ -5,6 +5,7 @@ import pytest
 
 from zsl_app.app.attribute_file import MAX_BYTES, read_attribute_file
 from zsl_app.app.classes import ClassError, ClassRules, name_key
+from zsl_app.app.names import display_name
 from zsl_app.core.attribute_scale import HumanScale, human_scale_meta
 from zsl_app.storage.data.attribute_names import attribute_names, readable
 
@@ -127,3 +128,15 @@ def test_names():
     assert len(cub) == 312 and len(set(cub)) == 312 and cub[0] == "bill shape: curved (up or down)"
     assert [len(attribute_names(d)) for d in ("AWA2", "SUN", "APY")] == [85, 102, 64]
     assert attribute_names("CUB", 4) == ["attribute 1", "attribute 2", "attribute 3", "attribute 4"]
+
+
+def test_cub_english_names_and_their_lookups():
+    """Chuck-will's-widow was shown as "Chuck-will Widow", Whip-poor-will as "Whip-poor Will"."""
+    assert display_name("022.Chuck_will_Widow") == "Chuck-will's-widow"
+    assert display_name("105.Whip_poor_Will") == "Whip-poor-will"
+    assert display_name("009.Brewer_Blackbird") == "Brewer's Blackbird"
+    assert display_name("187.American_Three_toed_Woodpecker") == "American Three-toed Woodpecker"
+    reg = ClassRules(attribute_names=NAMES, builtin=["009.Brewer_Blackbird"], scale=SCALE)
+    for taken in ("Brewer's Blackbird", "brewer blackbird", "009.Brewer_Blackbird"):
+        with pytest.raises(ClassError, match="already a class of the model"):
+            reg.new_class(taken, [1, 2, 3])

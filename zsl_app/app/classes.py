@@ -8,6 +8,7 @@ import numpy as np
 
 from zsl_app.core.attribute_scale import HumanScale
 from zsl_app.storage.data.attribute_names import readable
+from .names import display_name
 
 MAX_NAME = 80  # characters; a class name is a label, not a description
 SMALLEST = 1e-6  # the largest value of a class must reach this: the class file keeps 6 decimals
@@ -31,12 +32,17 @@ def name_key(name: str) -> str:
     return " ".join(re.sub(r"^\d+\.", "", name).replace("_", " ").lower().split())
 
 
+def keys_of(class_id: str) -> set[str]:
+    """The keys a dataset class answers to: its id's and its shown name's ("Brewer's Blackbird")."""
+    return {name_key(class_id), name_key(display_name(class_id))}
+
+
 class ClassRules:
     """What one model accepts as a user class: its attributes, their scale, and the names it already has."""
 
     def __init__(self, *, attribute_names: Sequence[str], scale: HumanScale, builtin: Sequence[str]):
         self.attribute_names, self.scale = list(attribute_names), scale
-        self.builtin = {name_key(n): n for n in builtin}
+        self.builtin = {key: n for n in builtin for key in keys_of(n)}
 
     def new_class(self, name, values, *, normalised: bool = False, existing: Sequence[str] = ()) -> UserClass:
         """Check a new class; ClassError says what is wrong. Nothing is stored."""

@@ -7,7 +7,7 @@ import numpy as np
 
 from zsl_app.core.model import ZSLModel
 
-from .classes import ClassError, ClassRules, name_key
+from .classes import ClassError, ClassRules, keys_of, name_key
 from .describe import Description, Lexicon
 from .photo_classes import PhotoReading, read_photos
 from .predictor import PredictResult, Predictor, Ranked
@@ -88,7 +88,7 @@ class Recognizer:
         """A class's attribute vector on the dataset's own scale (CUB: 0-100)."""
         key = name_key(name)
         for i, n in enumerate(self.model.class_names):
-            if n == name or name_key(n) == key:
+            if n == name or key in keys_of(n):
                 return self._predictor.class_attributes(i)
         self._classes.refresh()
         for c in self._classes.classes:
