@@ -4,10 +4,14 @@ final), head protocol (selection, final fit, test); print one number per stage a
     python bench/finetune_pipeline.py --images PATH/CUB_200_2011 --data-root PATH/xlsa17 --method dvae \\
         --seed 0 --threads 2 [--cache-dir EMPTY_DIR]
 A --cache-dir without a cache times the caching too (it is made once per backbone and photo set).
-Results go to bench/results/finetune-pipeline-<method>-s<seed>.json."""
+Several heads (`--method dvae vae-cflow dvae:ablation=base`) run one after another on the same seed's
+fine-tunes, which are made once (in the first head's run): what `python app.py --train cub --finetune
+--method M --seed S` computes for each, without repeating the fine-tunes.
+Results go to bench/results/finetune-pipeline-<method>-s<seed>.json, one per head."""
 
 import argparse
 import json
+import os
 import sys
 import time
 from collections import defaultdict
@@ -18,6 +22,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from zsl_app.core.backbones import create_backbone  # noqa: E402
 from zsl_app.protocol import resolve_spec  # noqa: E402
+from zsl_app.protocol.spec import parse_overrides  # noqa: E402
 from zsl_app.protocol.finetune import PhotoRun, photo_stages  # noqa: E402
 from zsl_app.protocol.run import run_protocol  # noqa: E402
 from zsl_app.storage.atomic import write_text_atomic  # noqa: E402
@@ -50,30 +55,42 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--images", required=True)
     p.add_argument("--data-root", required=True)
-    p.add_argument("--method", default="dvae")
+    p.add_argument("--method", nargs="+", default=["dvae"],
+                   help="heads, each METHOD or METHOD:FIELD=VALUE,... (head Config overrides)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--cache-dir", help="activation cache folder (default: the user's)")
     args = p.parse_args()
     torch.set_num_threads(args.threads)
     started = time.perf_counter()
-    clock = StageClock()
-    spec = resolve_spec("cub", args.method, seed=args.seed, finetune={})
+    specs = {label: head_spec(label, args.seed) for label in args.method}
+    spec = next(iter(specs.values()))
     base = create_backbone("effnet-lite2")
     where = PhotoRun(images_root=Path(args.images), data_root=Path(args.data_root),
                      cache_dir=Path(args.cache_dir) if args.cache_dir else user_data_dir() / "cache",
                      backbone_dir=backbones_dir())
+    clock = StageClock()
     stages = photo_stages("CUB", base, spec.finetune, where, seed=spec.seed, holdout=spec.protocol.holdout,
-                          callback=clock, extract_progress=lambda done, total: clock.note("cache"))
-    result = run_protocol(spec, stages, callback=clock)
-    total = time.perf_counter() - started
-    report = {"method": args.method, "seed": args.seed, "threads": args.threads, "finetune": str(spec.finetune),
-              "seconds_per_stage": clock.seconds(), "total_minutes": round(total / 60, 1),
-              "test": {k: round(result.test[k], 2) for k in ("U", "S", "H", "ZSL")},
-              "val": {k: round(result.selection.val[k], 2) for k in ("U", "S", "H", "ZSL")}}
-    print(json.dumps(report, indent=1))
-    out = Path(__file__).resolve().parent / "results" / f"finetune-pipeline-{args.method}-s{args.seed}.json"
-    write_text_atomic(out, json.dumps(report, indent=1))
+                          callback=lambda progress: clock(progress),
+                          extract_progress=lambda done, total: clock.note("cache"))
+    for label, spec in specs.items():
+        result = run_protocol(spec, stages, callback=clock)
+        report = {"method": label, "seed": args.seed, "threads": args.threads, "finetune": str(spec.finetune),
+                  "seconds_per_stage": clock.seconds(), "total_minutes": round((time.perf_counter() - started) / 60, 1),
+                  "load_average": os.getloadavg(),
+                  "test": {k: round(result.test[k], 2) for k in ("U", "S", "H", "ZSL")},
+                  "val": {k: round(result.selection.val[k], 2) for k in ("U", "S", "H", "ZSL")}}
+        print(json.dumps(report, indent=1), flush=True)
+        out = Path(__file__).resolve().parent / "results" / f"finetune-pipeline-{label.replace(':', '-')}-s{args.seed}.json"
+        write_text_atomic(out, json.dumps(report, indent=1))
+        clock, started = StageClock(), time.perf_counter()
+
+
+def head_spec(label: str, seed: int):
+    """`dvae:ablation=base` -> the run specification of that head on the fine-tuned photo route."""
+    method, _, overrides = label.partition(":")
+    return resolve_spec("cub", method, head=parse_overrides(overrides.split(",") if overrides else []),
+                        seed=seed, finetune={})
 
 
 if __name__ == "__main__":
