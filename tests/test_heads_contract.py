@@ -92,3 +92,15 @@ def test_save_and_load_give_identical_outputs(name, tmp_path):
     same_draw = [h.synthesize(att[SEEN:], 3, torch.Generator().manual_seed(5)) for h in (head, loaded.head)]
     assert torch.equal(*same_draw)
     assert np.array_equal(loaded.scores(x.numpy()), model.scores(x.numpy()))
+
+
+@pytest.mark.parametrize("name", HEADS.names())
+def test_a_sample_made_alone_from_its_noise_is_the_one_made_with_its_class(name):
+    """What the classifier relies on when it makes its synthetic examples per batch (core.classifier.SyntheticRows)."""
+    head = trained(name)
+    att = data(4)[2][SEEN:]
+    noise = torch.randn((UNSEEN * 3, head.noise_dim), generator=torch.Generator().manual_seed(5))
+    together = head.generate(att, 3, noise)
+    assert torch.equal(together, head.synthesize(att, 3, torch.Generator().manual_seed(5)))
+    alone = torch.cat([head.generate(att[[i // 3]], 1, noise[[i]]) for i in range(UNSEEN * 3)])
+    assert torch.allclose(alone, together, atol=1e-5) and not torch.allclose(together[0], together[1])

@@ -71,6 +71,16 @@ class Head(nn.Module):
     def synthesize(self, att: torch.Tensor, n: int, generator: torch.Generator) -> torch.Tensor:
         """Class attributes (C, A) -> (C * n, E) samples, class-major (rows c*n .. c*n+n-1); generation
         options (e.g. a temperature) are Config fields."""
+        return self.generate(att, n, torch.randn((len(att) * n, self.noise_dim), generator=generator))
+
+    @property
+    def noise_dim(self) -> int:
+        """Width of the standard normal noise one sample is made from."""
+        raise NotImplementedError
+
+    def generate(self, att: torch.Tensor, n: int, noise: torch.Tensor) -> torch.Tensor:
+        """`synthesize` from noise (C * n, noise_dim) drawn by the caller: a classifier that draws its synthetic
+        examples per batch draws the batch's noise on every rank and makes only its own rows."""
         raise NotImplementedError
 
     def decode_attributes(self, x: torch.Tensor) -> torch.Tensor:

@@ -70,10 +70,13 @@ def standard_normal(shape, like: torch.Tensor, generator: torch.Generator | None
     return torch.randn(shape, generator=generator).to(like.device, like.dtype)
 
 
-def reparameterise(mu: torch.Tensor, logvar: torch.Tensor, generator: torch.Generator | None = None):
-    """z = mu + exp(logvar) * eps with one eps per row, as CADA-VAE's code samples (rank-one noise; Eq. 2's
-    isotropic N(0, I) noise lost 16 H on CUB validation, research/dvae-study.md)."""
-    return mu + torch.exp(logvar) * standard_normal((len(mu), 1), mu, generator)
+def reparameterise(mu: torch.Tensor, logvar: torch.Tensor, generator: torch.Generator | None = None,
+                   noise: torch.Tensor | None = None):
+    """z = mu + exp(logvar) * eps with one eps per row (drawn here, or given as `noise` (N, 1)), as CADA-VAE's
+    code samples (rank-one noise; Eq. 2's isotropic N(0, I) noise lost 16 H on CUB validation,
+    research/dvae-study.md)."""
+    eps = standard_normal((len(mu), 1), mu, generator) if noise is None else noise.to(mu.device, mu.dtype)
+    return mu + torch.exp(logvar) * eps
 
 
 def gaussian_kl(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
@@ -218,10 +221,14 @@ class DisentangledVAE(Head):
         mu, logvar = self.visual_encoder(x[rows], (DISTILLING,))[DISTILLING]
         return reparameterise(mu, logvar, generator), classes.repeat_interleave(n)
 
+    @property
+    def noise_dim(self) -> int:
+        return 1  # one draw per sample (reparameterise)
+
     @torch.no_grad()
-    def synthesize(self, att, n, generator):
+    def generate(self, att, n, noise):
         mu, logvar = self.semantic_encoder(att, (DISTILLING,))[DISTILLING]  # (C, latent)
-        return reparameterise(mu.repeat_interleave(n, 0), logvar.repeat_interleave(n, 0), generator)
+        return reparameterise(mu.repeat_interleave(n, 0), logvar.repeat_interleave(n, 0), noise=noise)
 
     @torch.no_grad()
     def decode_attributes(self, x: torch.Tensor) -> torch.Tensor:

@@ -88,12 +88,15 @@ class VAECFlow(Head):
     def embed(self, x: torch.Tensor) -> torch.Tensor:
         return x
 
+    @property
+    def noise_dim(self) -> int:
+        return self.dims["feature_dim"]
+
     @torch.no_grad()
-    def synthesize(self, att, n, generator):
+    def generate(self, att, n, noise):
         mu, logvar = self.prior(att)  # (C, D)
         mu, std = mu.repeat_interleave(n, 0), torch.exp(0.5 * logvar).repeat_interleave(n, 0)
-        noise = torch.randn(mu.shape, generator=generator, device="cpu").to(mu.device)
-        return self.flow.inverse(mu + math.sqrt(self.config.temperature) * std * noise)
+        return self.flow.inverse(mu + math.sqrt(self.config.temperature) * std * noise.to(mu.device))
 
     @torch.no_grad()
     def decode_attributes(self, x: torch.Tensor) -> torch.Tensor:
