@@ -10,11 +10,13 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 from tqdm import tqdm
 
+from zsl_app.core import distributed
 from zsl_app.core.backbones import Backbone, ResizeCrop, create_backbone
 
 from .atomic import atomic_path
 from .data.xlsa17 import DataError, dataset_dir
 from .images import open_image
+from .shards import SHARD_PHOTOS, embed_shards, merge_shards, plan_shards, remove_shards, shard_folder
 
 ExtractCallback = Callable[[int, int], None]  # progress(done, total) in photos
 MAT_PREFIX = "CUB_200_2011/images/"  # image_files as in the published features files
@@ -36,24 +38,51 @@ class PhotoFolder(Dataset):
 
 def extract_features(images_root: str | os.PathLike, data_root: str | os.PathLike, dataset: str = "CUB",
                      backbone: str | Backbone = "effnet-lite2", batch_size: int = 32, workers: int = 2,
-                     progress: ExtractCallback | None = None) -> Path:
+                     progress: ExtractCallback | None = None, shard_photos: int = SHARD_PHOTOS) -> Path:
     """Embed the photos listed in `<images_root>/images.txt`, in that order, and write
     `<data_root>/<dataset>/<backbone.features_name>.mat` atomically; returns its path.
 
     `images_root` is the extracted CUB_200_2011 folder (images.txt, images/<class>/<file>.jpg);
-    `workers` processes decode and resize while the network runs."""
+    `workers` processes decode and resize while the network runs. In a process group (torchrun) each rank
+    embeds its shards of `shard_photos` photos and rank 0 writes the file (see storage.shards)."""
     if dataset.upper() != "CUB":
         raise DataError(f"extraction from photos supports CUB only (its images.txt layout); got {dataset!r}")
     images_root, folder = Path(images_root).expanduser(), dataset_dir(Path(data_root).expanduser(), dataset)
     files = read_images_txt(images_root)
     labels = class_labels(files, folder / "att_splits.mat")
     paths = [images_root / "images" / f for f in files]
-    _check_exist(paths, images_root)
     backbone = create_backbone(backbone) if isinstance(backbone, str) else backbone
-    features = embed_files(paths, backbone, batch_size=batch_size, workers=workers, progress=progress)
     out = folder / f"{backbone.features_name}.mat"
-    write_features(out, features, labels, [MAT_PREFIX + f for f in files], backbone.recipe)
+    options = {"batch_size": batch_size, "workers": workers, "progress": progress}
+    if distributed.is_distributed():
+        features = embed_sharded(out, files, paths, backbone, shard_photos=shard_photos, images_root=images_root,
+                                 **options)
+    else:
+        _check_exist(paths, images_root)
+        features = embed_files(paths, backbone, **options)
+    if features is not None:  # None: a rank other than 0, whose shards rank 0 merges
+        write_features(out, features, labels, [MAT_PREFIX + f for f in files], backbone.recipe)
+        remove_shards(out)
+    distributed.barrier()  # every rank returns once the file is there
     return out
+
+
+def embed_sharded(out: Path, files: list[str], paths: list[Path], backbone: Backbone, *, shard_photos: int,
+                  images_root: Path, batch_size: int, workers: int,
+                  progress: ExtractCallback | None = None) -> np.ndarray | None:
+    """This rank embeds its shards (every world-size-th, skipping those already saved), then rank 0 merges
+    them all: the features (N, D) on rank 0, None on the others."""
+    world = distributed.world()
+    # Shards of whole batches: the network sees the same photos together as in a single-process run, so the
+    # merged rows are that run's rows exactly.
+    size = -(-shard_photos // batch_size) * batch_size
+    shards, folder = plan_shards(files, backbone.recipe, size), shard_folder(out)
+    mine = shards[world.rank::world.size]
+    _check_exist([p for s in mine for p in paths[s.start:s.stop]], images_root)
+    embed_shards(folder, mine, lambda s, within: embed_files(paths[s.start:s.stop], backbone, batch_size=batch_size,
+                                                              workers=workers, progress=within), progress)
+    distributed.barrier()
+    return merge_shards(folder, shards) if world.main else None
 
 
 def read_images_txt(images_root: Path) -> list[str]:
