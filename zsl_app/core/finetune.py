@@ -13,6 +13,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from . import distributed
 from .training import ProgressCallback, epoch_batches, train_loop
 
 CHUNK = 64  # activation maps per forward pass when extracting features
@@ -79,16 +80,19 @@ def train_top(top: Top, maps: torch.Tensor, labels: torch.Tensor, n_classes: int
     optimizer = torch.optim.AdamW(
         [{"params": list(top.trained.values()), "lr": config.lr},
          {"params": softmax.parameters(), "lr": 10 * config.lr}], weight_decay=config.weight_decay)
+    model = distributed.data_parallel(nn.Sequential(top, softmax))  # DDP under torchrun
     views = maps.shape[0] if config.flip else 1
     n = maps.shape[1]
     steps_per_epoch = max(1, n // min(config.batch_size, n))
     top.train()
 
     def step(idx, _step):
+        # Every rank draws the whole global batch's randomness (same generator), then computes its own rows.
         view = torch.randint(0, views, (len(idx),), generator=generator)
-        batch = random_crop(maps[view, idx], config.crop, generator)  # (B, C, h, w)
-        logits = softmax(top(batch))
-        return {"loss": F.cross_entropy(logits, labels[idx], label_smoothing=config.label_smoothing)}
+        part, weight = distributed.batch_part(len(idx))
+        batch = random_crop(maps[view[part], idx[part]], config.crop, generator)  # (B / ranks, C, h, w)
+        loss = F.cross_entropy(model(batch), labels[idx[part]], label_smoothing=config.label_smoothing)
+        return {"loss": loss * weight}
 
     train_loop(step, optimizer, epoch_batches(n, config.batch_size, generator), config.epochs * steps_per_epoch,
                stage=stage, callback=callback)

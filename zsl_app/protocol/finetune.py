@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from zsl_app.core import distributed
 from zsl_app.core.backbones import Backbone, create_backbone
 from zsl_app.core.finetune import FinetuneConfig, Top, round_to_half, top_features, train_top
 from zsl_app.core.training import ProgressCallback
@@ -54,8 +55,10 @@ def load_photos(images_root: Path, att_splits: Path, base: Backbone, cut: int, c
     files = read_images_txt(images_root)
     labels = class_labels(files, att_splits) - 1
     key = CacheKey.of(base.recipe, cut, files)
-    maps = cached_lower(cache_dir, f"{att_splits.parent.name.lower()}-{base.name}-cut{cut}", key,
-                        [images_root / "images" / f for f in files], base, workers=workers, progress=progress)
+    # Under torchrun one process per machine builds the cache; the machine's others then read it.
+    maps = distributed.main_first(lambda: cached_lower(
+        cache_dir, f"{att_splits.parent.name.lower()}-{base.name}-cut{cut}", key,
+        [images_root / "images" / f for f in files], base, workers=workers, progress=progress), per_machine=True)
     return Photos(files, labels, maps, cut)
 
 
@@ -110,9 +113,10 @@ def final_finetune(bench: Benchmark, photos: Photos, base: Backbone, config: Fin
     info = {"features_name": name, "dataset": bench.name, "trained_on": "trainval_loc",
             "photos": int(len(tuned.rows)), "classes": int(len(np.unique(photos.labels[tuned.rows]))),
             "config": dataclasses.asdict(config), "seed": seed}
-    save_finetuned(backbone_dir / f"{bench.name.lower()}-{name}", base, tuned.top.cut, tuned.top.state(), info)
-    write_features(bench.root / f"{name}.mat", tuned.features, photos.labels + 1,
-                   [MAT_PREFIX + f for f in photos.files], tuned.recipe)
+    if distributed.is_main():  # every rank holds the same result; one writes it
+        save_finetuned(backbone_dir / f"{bench.name.lower()}-{name}", base, tuned.top.cut, tuned.top.state(), info)
+        write_features(bench.root / f"{name}.mat", tuned.features, photos.labels + 1,
+                       [MAT_PREFIX + f for f in photos.files], tuned.recipe)
     return dataclasses.replace(bench, features=tuned.features, features_name=name, feature_space=tuned.recipe)
 
 
@@ -151,8 +155,12 @@ def photo_bench(dataset: str, base: Backbone, config: FinetuneConfig, where: Pho
     folder = dataset_dir(where.data_root, dataset)
     photos = load_photos(where.images_root, folder / "att_splits.mat", base, cut_of(base, config), where.cache_dir,
                          workers=where.workers, progress=extract_progress)
-    if not (folder / f"{base.features_name}.mat").is_file():
-        write_base_features(folder, photos, base)
+
+    def base_features():  # under torchrun one process per machine writes it; the others find it written
+        if not (folder / f"{base.features_name}.mat").is_file():
+            write_base_features(folder, photos, base)
+
+    distributed.main_first(base_features, per_machine=True)
     bench = load_benchmark(where.data_root, dataset, base.features_name)
     check_rows_match(photos, bench)
     return bench, photos

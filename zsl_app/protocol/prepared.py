@@ -6,10 +6,15 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from zsl_app.core.classifier import predict_logits
+from zsl_app.core.classifier import SyntheticRows, predict_logits
 from zsl_app.core.heads import Head, create_head
 from zsl_app.core.metrics import gzsl_report
 from zsl_app.storage.data import Benchmark, MinMaxScaler, Split
+
+# Above this many bytes (float32) the classifier's synthetic examples are made per batch instead of held:
+# ImageNet-21K's ~20K unseen classes x 600 samples x 2048-d would take 98 GB. CUB's 50 x 600 x 1280 (154 MB)
+# is held, as it always was.
+HOLD_BYTES = 4 * 2**30
 
 
 @dataclass
@@ -69,6 +74,17 @@ def classifier_set(head, data: Prepared, generator: torch.Generator) -> tuple[to
     x_fake = head.synthesize(data.att[data.unseen_local], n, generator)
     y_fake = data.unseen_local.repeat_interleave(n)
     return torch.cat([x_seen, x_fake]), torch.cat([y_seen, y_fake])
+
+
+def classifier_data(head, data: Prepared, generator: torch.Generator
+                    ) -> tuple[torch.Tensor, torch.Tensor, SyntheticRows | None]:
+    """The training set as train_classifier takes it: classifier_set held in memory (x, y, None), or, when its
+    synthetic part would take more than HOLD_BYTES, the real rows and the synthetic ones made per batch."""
+    n = head.config.unseen_samples
+    if len(data.unseen_local) * n * head.embed_dim * 4 <= HOLD_BYTES:
+        return (*classifier_set(head, data, generator), None)
+    x_seen, y_seen = head.embed_train(data.x_train, data.y_train, generator)
+    return x_seen, y_seen, SyntheticRows(head, data.att[data.unseen_local], data.unseen_local, n)
 
 
 def logits(head, classifier, x: np.ndarray) -> np.ndarray:

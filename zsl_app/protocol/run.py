@@ -16,7 +16,7 @@ from zsl_app.core.training import ProgressCallback, fit_head
 from zsl_app.storage.data import Benchmark, proposed_split
 
 from .calibration import carried_gamma
-from .prepared import classifier_set, evaluate, new_head, prepare, seen_relabel
+from .prepared import classifier_data, evaluate, new_head, prepare, seen_relabel
 from .selection import Selection, select_settings
 from .spec import Protocol, RunSpec, SpecError, resolve_spec
 from .stages import FINAL, FeaturesFor, features_hook
@@ -128,11 +128,11 @@ def fit_final(spec: RunSpec, bench: Benchmark, *, callback: ProgressCallback | N
     fit_head(head, data.x_train, seen_relabel(data), data.att[data.seen_local],
              generator=torch.Generator().manual_seed(spec.seed), stage="final/head", callback=callback)
     generator = torch.Generator().manual_seed(spec.seed)
-    x, y = classifier_set(head, data, generator)
-    classifier = train_classifier(x, y, len(data.classes), spec.classifier, generator=generator,
+    x, y, synthetic = classifier_data(head, data, generator)
+    classifier = train_classifier(x, y, len(data.classes), spec.classifier, generator=generator, synthetic=synthetic,
                                   stage="final/classifier", callback=callback)
     seen_mask = np.isin(data.classes, bench.seen_classes)
-    n_real = len(x) - len(data.unseen_local) * spec.head.unseen_samples
+    n_real = len(x) if synthetic is not None else len(x) - len(data.unseen_local) * spec.head.unseen_samples
     meta = {
         "dataset": bench.name, "method": spec.method, "seed": spec.seed, "head_dims": head.dims,
         "config": dataclasses.asdict(spec.head), "classifier": dataclasses.asdict(spec.classifier),

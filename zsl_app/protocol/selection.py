@@ -15,7 +15,7 @@ from zsl_app.core.training import ProgressCallback, fit_head
 from zsl_app.storage.data import Benchmark, validation_split
 
 from .calibration import gamma_reports
-from .prepared import classifier_set, new_head, prepare, seen_relabel
+from .prepared import classifier_data, new_head, prepare, seen_relabel
 from .spec import RunSpec
 from .stages import FeaturesFor, Stage, features_hook
 
@@ -103,14 +103,14 @@ def fold_reports(spec: RunSpec, bench: Benchmark, fold: int, *,
         head.load_state_dict(snapshots[mark])
         head.config = dataclasses.replace(spec.head, **dict(options))  # options are Config fields
         generator = torch.Generator().manual_seed(seed)
-        x, y = classifier_set(head, data, generator)
+        x, y, synthetic = classifier_data(head, data, generator)
 
         def on_epoch(epoch, model, mark=mark, options=options):
             for gamma, report in gamma_reports(head, model, data, protocol.calibrate):
                 reports[Candidate(mark, options, epoch, gamma)] = report
 
-        train_classifier(x, y, len(data.classes), spec.classifier, generator=generator, on_epoch=on_epoch,
-                         stage=f"{stage}/classifier {i + 1}/{len(marks) * len(grid)}", callback=callback)
+        train_classifier(x, y, len(data.classes), spec.classifier, generator=generator, synthetic=synthetic,
+                         on_epoch=on_epoch, stage=f"{stage}/classifier {i + 1}/{len(marks) * len(grid)}", callback=callback)
     return reports
 
 
