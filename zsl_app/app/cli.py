@@ -3,13 +3,16 @@
 import argparse
 import dataclasses
 import json
+import os
 import sys
+from contextlib import redirect_stderr, redirect_stdout
 from pathlib import Path
 
 import numpy as np
 import torch
 from tqdm import tqdm
 
+from zsl_app.core import distributed
 from zsl_app.core.backbones import BACKBONES, backbone_names, create_backbone
 from zsl_app.core.heads import HEADS, head_names
 from zsl_app.protocol import RunSpec, resolve_spec
@@ -27,6 +30,7 @@ from zsl_app.storage.images import ImageError
 from zsl_app.storage.finetuned import backbones_dir, copy_beside, find_finetuned, read_meta
 from zsl_app.storage.paths import WEIGHTS_DIR, resolve_data_root, user_data_dir
 from zsl_app.storage.reading_file import save_reading
+from zsl_app.storage.shards import SHARD_PHOTOS
 
 from .attribute_file import read_attribute_file
 from .classes import ClassError
@@ -94,6 +98,9 @@ def build_parser() -> argparse.ArgumentParser:
     x.add_argument("--backbone", default="effnet-lite2", choices=backbone_names(), help="default effnet-lite2")
     x.add_argument("--batch-size", type=int, default=32, help="photos per network call (default 32)")
     x.add_argument("--workers", type=int, default=2, help="decoding processes (default 2)")
+    x.add_argument("--shard-photos", type=int, default=SHARD_PHOTOS,
+                   help=f"under torchrun: photos per shard file, the most a killed process redoes (default "
+                        f"{SHARD_PHOTOS})")
     s = p.add_argument_group("web app (the default action)")
     s.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1: this machine only)")
     s.add_argument("--port", type=int, default=7860, help="port to listen on (default 7860)")
@@ -138,25 +145,41 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        if args.finetune and not args.train:
-            return finetune(args)
-        for action, run in ACTIONS.items():  # the parser lets at most one of them through
-            if getattr(args, action):
-                return run(args)
-        from .ui.layout import serve  # the web app is the default action
-        return serve(args)
+        run = chosen_action(args)
+        if run is None:
+            from .ui.layout import serve  # the web app is the default action
+            return serve(args)
+        if run in SHARED_WORK and distributed.launched():
+            return in_process_group(run, args)
+        return run(args)
     except (DataError, CheckpointError, DownloadError, ValueError, KeyError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
 
 
+def chosen_action(args):
+    """The function of the action asked for (the parser lets at most one through); None: the web app."""
+    if args.finetune and not args.train:
+        return finetune
+    return next((run for action, run in ACTIONS.items() if getattr(args, action)), None)
+
+
+def in_process_group(run, args) -> int:
+    """Under torchrun: every rank runs the action in the job's process group; rank 0 alone prints and draws
+    progress (an error still reaches stderr from the rank it happened on)."""
+    with distributed.process_group(pick_device(args.device)) as world, open(os.devnull, "w") as quiet, \
+            redirect_stdout(sys.stdout if world.main else quiet), redirect_stderr(sys.stderr if world.main else quiet):
+        return run(args)
+
+
 def pick_device(name: str) -> str:
-    """'auto' -> cuda when available, else cpu; anything else is checked."""
+    """'auto' -> cuda when available, else cpu; anything else is checked. Under torchrun "cuda" is this
+    process's own GPU (cuda:LOCAL_RANK)."""
     if name == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    if name.startswith("cuda") and not torch.cuda.is_available():
+        name = "cuda" if torch.cuda.is_available() else "cpu"
+    elif name.startswith("cuda") and not torch.cuda.is_available():
         raise ValueError(f"--device {name}: CUDA is not available on this machine; use --device cpu")
-    return name
+    return distributed.local_device(name)
 
 
 def head_overrides(args) -> dict:
@@ -252,6 +275,8 @@ def train(args) -> int:
     data = training_data(args, spec, progress)
     result = run_protocol(spec, data, callback=progress)
     progress.close()
+    if not distributed.is_main():
+        return 0  # every rank holds the same model; rank 0 saves it
     bench = features_hook(data)(FINAL)
     out = Path(args.out) if args.out else WEIGHTS_DIR / "runs"
     meta_path = save_model(result.model, out / run_name(out, bench.name, spec.method, bench.features_name,
@@ -448,7 +473,8 @@ def extract(args) -> int:
                         "run `python app.py --download cub-images` first")
     backbone = create_backbone(args.backbone, weights=args.backbone_weights, device=pick_device(args.device))
     out = extract_features(images, resolve_data_root(args.data_root), args.extract, backbone,
-                           batch_size=args.batch_size, workers=args.workers, progress=tqdm_progress())
+                           batch_size=args.batch_size, workers=args.workers, progress=tqdm_progress(),
+                           shard_photos=args.shard_photos)
     print(f"wrote {out}; train on it with --train {args.extract} --features {backbone.features_name}")
     return 0
 
@@ -456,3 +482,4 @@ def extract(args) -> int:
 # Command line actions in the order they are tried; none given: the web app.
 ACTIONS = {"train": train, "eval": evaluate, "download": download, "predict": predict, "add_class": add_class,
            "remove_class": remove_class, "list_classes": list_classes, "extract": extract}
+SHARED_WORK = (train, finetune, extract)  # the actions torchrun's processes share (the others run as one)
