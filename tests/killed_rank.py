@@ -2,7 +2,7 @@
 "<rank> <first photo>" to $SHARD_LOG. With $KILL_RANK_1 set, rank 1 kills itself (SIGKILL) before saving its
 second shard, once rank 0 has saved both of its own.
 
-Usage: KILL_RANK_1=1 SHARD_LOG=log torchrun --nproc-per-node 2 tests/killed_rank.py --extract cub ... --shard-photos 4"""
+Usage: KILL_RANK_1=1 SHARD_LOG=log torchrun --nproc-per-node 2 tests/killed_rank.py --extract cub ..."""
 
 import os
 import signal

@@ -21,7 +21,7 @@ from zsl_app.core.classifier import ClassifierConfig, SyntheticRows, train_class
 from zsl_app.core.finetune import FinetuneConfig, Top, train_top
 from zsl_app.core.heads import create_head, head_config
 from zsl_app.storage.extract import extract_features
-from zsl_app.storage.shards import load_shard, plan_shards, save_shard, shard_folder
+from zsl_app.storage.shards import load_shard, merge_shards, plan_shards, save_as_completed, save_shard, shard_folder
 
 from conftest import needs_samples
 from test_extract import cub, manifest  # noqa: F401  (fixtures: a CUB folder of the 16 sample photos)
@@ -100,6 +100,13 @@ def test_a_stale_or_torn_shard_is_never_read(tmp_path):
     path = next(folder.iterdir())
     path.write_bytes(path.read_bytes()[:-5])
     assert load_shard(folder, shard) is None
+
+
+def test_shards_are_saved_from_batches_of_any_size(tmp_path):
+    shards = plan_shards([f"c/{i}.jpg" for i in range(10)], "recipe", 4)  # 4 + 4 + 2 photos
+    rows = np.arange(30, dtype=np.float32).reshape(10, 3)
+    save_as_completed(tmp_path, shards, (rows[i:i + 3] for i in range(0, 10, 3)))
+    np.testing.assert_array_equal(merge_shards(tmp_path, shards), rows)
 
 
 @pytest.mark.parametrize("size", [1, 2, 3])

@@ -2,7 +2,7 @@
 
 import os
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterator
 
 import numpy as np
 import scipy.io
@@ -16,7 +16,8 @@ from zsl_app.core.backbones import Backbone, ResizeCrop, create_backbone
 from .atomic import atomic_path
 from .data.xlsa17 import DataError, dataset_dir
 from .images import open_image
-from .shards import SHARD_PHOTOS, embed_shards, merge_shards, plan_shards, remove_shards, shard_folder
+from .shards import (SHARD_PHOTOS, merge_shards, plan_shards, remove_shards, save_as_completed, shard_folder,
+                     unsaved)
 
 ExtractCallback = Callable[[int, int], None]  # progress(done, total) in photos
 MAT_PREFIX = "CUB_200_2011/images/"  # image_files as in the published features files
@@ -70,17 +71,18 @@ def extract_features(images_root: str | os.PathLike, data_root: str | os.PathLik
 def embed_sharded(out: Path, files: list[str], paths: list[Path], backbone: Backbone, *, shard_photos: int,
                   images_root: Path, batch_size: int, workers: int,
                   progress: ExtractCallback | None = None) -> np.ndarray | None:
-    """This rank embeds its shards (every world-size-th, skipping those already saved), then rank 0 merges
-    them all: the features (N, D) on rank 0, None on the others."""
+    """This rank embeds its shards (every world-size-th) not saved yet, then rank 0 merges them all: the features
+    (N, D) on rank 0, None on the others."""
     world = distributed.world()
     # Shards of whole batches: the network sees the same photos together as in a single-process run, so the
     # merged rows are that run's rows exactly.
     size = -(-shard_photos // batch_size) * batch_size
     shards, folder = plan_shards(files, backbone.recipe, size), shard_folder(out)
-    mine = shards[world.rank::world.size]
-    _check_exist([p for s in mine for p in paths[s.start:s.stop]], images_root)
-    embed_shards(folder, mine, lambda s, within: embed_files(paths[s.start:s.stop], backbone, batch_size=batch_size,
-                                                              workers=workers, progress=within), progress)
+    todo = unsaved(folder, shards[world.rank::world.size])
+    mine = [p for s in todo for p in paths[s.start:s.stop]]
+    _check_exist(mine, images_root)
+    save_as_completed(folder, todo, embedded_batches(mine, backbone, batch_size=batch_size, workers=workers,
+                                                     progress=progress))
     distributed.barrier()
     return merge_shards(folder, shards) if world.main else None
 
@@ -131,15 +133,24 @@ def _check_exist(paths: list[Path], images_root: Path) -> None:
 def embed_files(paths: list[Path], backbone: Backbone, *, batch_size: int = 32, workers: int = 2,
                 progress: ExtractCallback | None = None) -> np.ndarray:
     """Photos -> (N, feature_dim) float32 in order; `workers` processes decode while the network runs."""
-    loader = DataLoader(PhotoFolder(paths, backbone.transform), batch_size=batch_size, num_workers=workers)
     features = np.empty((len(paths), backbone.feature_dim), dtype=np.float32)
     done = 0
+    for rows in embedded_batches(paths, backbone, batch_size=batch_size, workers=workers, progress=progress):
+        features[done:done + len(rows)] = rows
+        done += len(rows)
+    return features
+
+
+def embedded_batches(paths: list[Path], backbone: Backbone, *, batch_size: int, workers: int,
+                     progress: ExtractCallback | None = None) -> Iterator[np.ndarray]:
+    """Photos -> (B, feature_dim) float32 features, batch by batch in order."""
+    loader = DataLoader(PhotoFolder(paths, backbone.transform), batch_size=batch_size, num_workers=workers)
+    done = 0
     for pixels in loader:  # (B, 3, H, W) uint8
-        features[done:done + len(pixels)] = backbone.embed(backbone.transform.normalise(pixels)).numpy()
+        yield backbone.embed(backbone.transform.normalise(pixels)).numpy()
         done += len(pixels)
         if progress:
             progress(done, len(paths))
-    return features
 
 
 def write_features(path: Path, features: np.ndarray, labels: np.ndarray, image_files: list[str],
