@@ -90,7 +90,8 @@ def barrier() -> None:
 def main_first(make: Callable[[], T], *, per_machine: bool = False) -> T:
     """Rank 0 (with per_machine, each machine's first process) runs `make` while the others wait, then they run
     it too: it builds what is missing (a cache, a file) and they find it built."""
-    first = (int(os.environ.get("LOCAL_RANK", 0)) if per_machine else world().rank) == 0
+    w = world()
+    first = (w.local_rank if per_machine else w.rank) == 0
     if not first:
         barrier()
     made = make()
