@@ -135,7 +135,7 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--no-finetune", action="store_true", help="with --train: use the features file as it is")
     g.add_argument("--ft-stages", type=int, choices=[1, 2], help="fine-tune: top stages trained (default 1)")
     g.add_argument("--ft-epochs", type=int, help="fine-tune: passes over the photos (default 10)")
-    g.add_argument("--ft-lr", type=float, help="fine-tune: learning rate of the backbone's top (default 1e-4)")
+    g.add_argument("--ft-lr", type=float, help="fine-tune: learning rate of the backbone's top (default 3e-4)")
     g.add_argument("--device", default="auto", help="cpu, cuda, cuda:1 ... (default: cuda when present)")
     g.add_argument("--out", help="checkpoint folder (default: weights/runs/)")
     g.add_argument("--half", action="store_true", help="store the checkpoint's tensors as float16 (half the size)")

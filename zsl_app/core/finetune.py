@@ -1,45 +1,58 @@
-"""Adapt the top stages of a backbone to the seen classes, on cached activations of its frozen stages.
+"""Adapt the top stages of a backbone to the seen classes, on cached activations of its frozen stages, or the
+whole network on the photos themselves.
 
-The lower stages stay as ImageNet trained them; their activations are computed once per photo
-(`storage.activations`). Only the top `stages` stages and the head convolution train, with a linear
-softmax over the seen classes on the pooled features; the softmax is discarded afterwards: the
-trained top defines a new feature space."""
+The top `stages` stages and the head convolution train, with a linear softmax over the seen classes on the
+pooled features; the softmax is discarded afterwards: the trained top defines a new feature space. With one
+or two stages the lower ones stay as ImageNet trained them and their activations are computed once per photo
+(`storage.activations`), which a CPU can afford; with `stages="all"` every block trains on photos decoded
+and augmented every epoch, a GPU's work."""
 
 import copy
 from dataclasses import dataclass
+from typing import Callable, Iterator
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torch.utils.data import DataLoader, Dataset
 
 from . import distributed
 from .training import ProgressCallback, epoch_batches, train_loop
 
 CHUNK = 64  # activation maps per forward pass when extracting features
+WHOLE = "all"  # FinetuneConfig.stages: every block and the head convolution (the stem convolution stays)
 
 
 @dataclass(frozen=True)
 class FinetuneConfig:
     """How the top of a backbone is adapted; the values are the ones chosen on CUB validation."""
 
-    stages: int = 1  # top stages trained (with the head convolution); 1 or 2, the cache holds two
+    stages: int | str = 1  # top stages trained with the head convolution: 1 or 2 on the activation cache,
+    #                        or "all" (WHOLE) on the photos, decoded and augmented every epoch (for a GPU)
     epochs: int = 10  # passes over the training photos
-    lr: float = 1e-4  # AdamW learning rate of the backbone's top; the softmax learns 10x faster
+    lr: float = 3e-4  # AdamW learning rate of the backbone's top; the softmax learns 10x faster
     weight_decay: float = 1e-4  # AdamW, on the top's weights and the softmax
     batch_size: int = 64  # photos per step
     label_smoothing: float = 0.1  # of the seen-class cross-entropy
     flip: bool = True  # train on mirrored photos too (the cache's second view)
-    crop: int = 1  # random crops of the cached maps: up to this many cells off each side (0: none)
+    crop: int = 1  # random crops of the cached maps: up to this many cells off each side (0: none); with
+    #                "all", random-resized crops of the photos (35-100% of their area) instead
 
     def __post_init__(self):
-        if self.stages not in (1, 2):
-            raise ValueError(f"fine-tune stages must be 1 or 2 (the top stage, or the top two); got {self.stages}")
+        if self.stages not in (1, 2, WHOLE):
+            raise ValueError(f"fine-tune stages must be 1 or 2 (the top stage, or the top two) or {WHOLE!r} "
+                             f"(the whole network); got {self.stages!r}")
         for name in ("epochs", "batch_size"):
             if not 1 <= getattr(self, name) <= 10_000:
                 raise ValueError(f"fine-tune {name} must be between 1 and 10000; got {getattr(self, name)}")
         if not (0 < self.lr < 1 and 0 <= self.weight_decay < 1 and 0 <= self.label_smoothing < 1 and self.crop >= 0):
             raise ValueError(f"fine-tune settings out of range: {self}")
+
+    @property
+    def cached(self) -> bool:
+        """Trained on the cached activations of the frozen lower stages (else on the photos)."""
+        return self.stages != WHOLE
 
 
 class Top(nn.Module):
@@ -74,28 +87,78 @@ def train_top(top: Top, maps: torch.Tensor, labels: torch.Tensor, n_classes: int
               generator: torch.Generator, callback: ProgressCallback | None = None,
               stage: str = "fine-tune") -> None:
     """Fit the top on cached maps (views, N, C, H, W) of training photos with labels (N,) in [0, n_classes)."""
-    softmax = nn.Linear(top.net.feature_dim, n_classes)
+    fit_top(top, cached_batches(maps, labels, config, generator), n_classes, steps_for(maps.shape[1], config),
+            config, callback=callback, stage=stage)
+
+
+def train_top_on_photos(top: Top, photos: Dataset, n_classes: int, config: FinetuneConfig, *,
+                        lower: Callable[[torch.Tensor], torch.Tensor], generator: torch.Generator, workers: int = 2,
+                        callback: ProgressCallback | None = None, stage: str = "fine-tune") -> None:
+    """Fit the top on photos decoded every epoch: `photos[i]` is (uint8 pixels (3, H, W), label), and `lower`
+    turns a batch of pixels into the maps entering the top (the frozen part, run without gradients)."""
+    n = len(photos)
+    loader = DataLoader(photos, batch_sampler=RankBatches(n, config.batch_size, generator), num_workers=workers,
+                        generator=torch.Generator().manual_seed(int(torch.randint(2**31, (1,), generator=generator))),
+                        persistent_workers=workers > 0)
+    weight = distributed.batch_part(min(config.batch_size, n))[1]
+
+    def batches():
+        for pixels, labels in loader:
+            with torch.no_grad():
+                maps = lower(pixels)
+            yield maps, labels, weight
+
+    fit_top(top, batches(), n_classes, steps_for(n, config), config, callback=callback, stage=stage)
+
+
+def steps_for(n: int, config: FinetuneConfig) -> int:
+    """Optimisation steps of `config.epochs` passes over n photos (last partial batch dropped)."""
+    return config.epochs * max(1, n // min(config.batch_size, n))
+
+
+def cached_batches(maps: torch.Tensor, labels: torch.Tensor, config: FinetuneConfig,
+                   generator: torch.Generator) -> Iterator[tuple[torch.Tensor, torch.Tensor, float]]:
+    """This rank's share of each global batch of cached maps, each photo in a random view (the flip) and the
+    batch in one random crop, with its labels and loss weight."""
+    views = maps.shape[0] if config.flip else 1
+    for idx in epoch_batches(maps.shape[1], config.batch_size, generator):
+        # Every rank draws the whole global batch's randomness (same generator), then takes its own rows.
+        view = torch.randint(0, views, (len(idx),), generator=generator)
+        part, weight = distributed.batch_part(len(idx))
+        yield random_crop(maps[view[part], idx[part]], config.crop, generator), labels[idx[part]], weight
+
+
+class RankBatches:
+    """Batch sampler: this rank's share of each global batch of `epoch_batches`, forever."""
+
+    def __init__(self, n: int, batch_size: int, generator: torch.Generator):
+        self.n, self.batch_size, self.generator = n, batch_size, generator
+
+    def __iter__(self):
+        for idx in epoch_batches(self.n, self.batch_size, self.generator):
+            yield idx[distributed.batch_part(len(idx))[0]].tolist()
+
+
+def fit_top(top: Top, batches: Iterator[tuple[torch.Tensor, torch.Tensor, float]], n_classes: int, steps: int,
+            config: FinetuneConfig, *, callback: ProgressCallback | None = None, stage: str = "fine-tune") -> None:
+    """The fine-tune's loop: a zero-initialised softmax over the seen classes on the top's features, AdamW,
+    label smoothing; `batches` gives (inputs of the top, labels, loss weight) of this rank."""
+    device = next(top.parameters()).device
+    softmax = nn.Linear(top.net.feature_dim, n_classes, device=device)
     nn.init.zeros_(softmax.weight)
     nn.init.zeros_(softmax.bias)
     optimizer = torch.optim.AdamW(
         [{"params": list(top.trained.values()), "lr": config.lr},
          {"params": softmax.parameters(), "lr": 10 * config.lr}], weight_decay=config.weight_decay)
     model = distributed.data_parallel(nn.Sequential(top, softmax))  # DDP under torchrun
-    views = maps.shape[0] if config.flip else 1
-    n = maps.shape[1]
-    steps_per_epoch = max(1, n // min(config.batch_size, n))
     top.train()
 
-    def step(idx, _step):
-        # Every rank draws the whole global batch's randomness (same generator), then computes its own rows.
-        view = torch.randint(0, views, (len(idx),), generator=generator)
-        part, weight = distributed.batch_part(len(idx))
-        batch = random_crop(maps[view[part], idx[part]], config.crop, generator)  # (B / ranks, C, h, w)
-        loss = F.cross_entropy(model(batch), labels[idx[part]], label_smoothing=config.label_smoothing)
+    def step(batch, _step):
+        inputs, labels, weight = batch
+        loss = F.cross_entropy(model(inputs.to(device)), labels.to(device), label_smoothing=config.label_smoothing)
         return {"loss": loss * weight}
 
-    train_loop(step, optimizer, epoch_batches(n, config.batch_size, generator), config.epochs * steps_per_epoch,
-               stage=stage, callback=callback)
+    train_loop(step, optimizer, batches, steps, stage=stage, callback=callback)
     top.eval()
 
 
@@ -111,5 +174,7 @@ def round_to_half(top: Top) -> None:
 def top_features(top: Top, maps: np.ndarray | torch.Tensor) -> np.ndarray:
     """Maps (N, C, H, W) of one view -> pooled features (N, 1280) float32."""
     top.eval()
-    out = [top(torch.as_tensor(np.array(maps[i:i + CHUNK]))) for i in range(0, len(maps), CHUNK)]  # a copy: maps may be read-only
+    device = next(top.parameters()).device
+    out = [top(torch.as_tensor(np.array(maps[i:i + CHUNK])).to(device)).cpu()  # a copy: maps may be read-only
+           for i in range(0, len(maps), CHUNK)]
     return torch.cat(out).numpy()
