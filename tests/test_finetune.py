@@ -53,6 +53,7 @@ def test_training_changes_only_the_top_and_never_the_backbone(lite0):
 def test_config_refuses_out_of_range_settings():
     with pytest.raises(ValueError, match="stages must be 1 or 2"):
         FinetuneConfig(stages=3)
+    assert not FinetuneConfig(stages="all").cached and FinetuneConfig(stages=2).cached
     with pytest.raises(ValueError, match="epochs"):
         FinetuneConfig(epochs=0)
 
@@ -109,3 +110,24 @@ def test_no_finetune_reads_a_photo_it_must_not(lite0, monkeypatch, tmp_path):
     pipeline.final_finetune(bench, photos, lite0, QUICK, seed=0, backbone_dir=tmp_path)
     assert np.array_equal(rows_seen[-1], bench.trainval) and not np.intersect1d(rows_seen[-1], test_rows).size
     assert trained_on == [len(r) for r in rows_seen]
+
+
+@needs_real_cub
+def test_the_whole_network_route_reads_only_the_photos_its_stage_may_see(lite0, monkeypatch, tmp_path):
+    """`stages="all"` decodes photos instead of reading a cache: the same rows as the cached route."""
+    bench = load_benchmark(XLSA17, "CUB", "effnetlite2")
+    photos = pipeline.Photos([f"{c}/{i}.jpg" for i, c in enumerate(bench.labels)], bench.labels, None, 0, tmp_path)
+    read = []
+    monkeypatch.setattr(pipeline, "train_top_on_photos", lambda top, dataset, *a, **k: read.append(dataset.paths))
+    monkeypatch.setattr(pipeline, "embed_files", lambda paths, *a, **k: np.zeros((len(paths), 1280), np.float32))
+    whole = FinetuneConfig(stages="all", epochs=1)
+    test_files = {tmp_path / photos.files[i] for i in np.union1d(bench.test_seen, bench.test_unseen)}
+    for fold in (1, 2, 3):
+        pipeline.validation_bench(bench, photos, lite0, whole, fold=fold, holdout=0.2, seed=0)
+        split = validation_split(bench, fold, 0.2, 0)
+        assert read[-1] == [tmp_path / photos.files[i] for i in split.train]
+    monkeypatch.setattr(pipeline, "save_finetuned", lambda *a, **k: None)
+    monkeypatch.setattr(pipeline, "write_features", lambda *a, **k: None)
+    pipeline.final_finetune(bench, photos, lite0, whole, seed=0, backbone_dir=tmp_path)
+    assert read[-1] == [tmp_path / photos.files[i] for i in bench.trainval]
+    assert not test_files & {p for paths in read for p in paths}

@@ -14,7 +14,8 @@ from zsl_app.app.cli import main
 from zsl_app.app.predictor import Predictor
 from zsl_app.app.recognizer import Recognizer
 from zsl_app.core.backbones import create_backbone
-from zsl_app.storage.finetuned import load_finetuned
+from zsl_app.storage.finetuned import backbones_dir, load_finetuned
+from zsl_app.storage.paths import user_data_dir
 
 HEAD = ["--method", "vae-cflow", "--iters", "20", "--classifier-epochs", "2"]
 PER_CLASS = 10  # photos per class: 100 in all, cached in seconds
@@ -128,3 +129,25 @@ def test_the_web_apps_training_job_takes_the_photo_route(tmp_path):
     done = job.snapshot()
     assert done.error is None, repr(done.error)
     assert "-ft-" in done.checkpoint.name and Predictor.load(done.checkpoint).backbone.recipe.endswith(")")
+
+
+def test_the_whole_network_fine_tunes_on_the_photos_and_serves_them(tmp_path, capsys):
+    """`--ft-stages all` (the --device cuda route) trains every block on decoded, augmented photos, no cache."""
+    xlsa17 = write_tiny_xlsa17(tmp_path / "xlsa17", per_class=PER_CLASS)
+    images = photo_folder(tmp_path / "CUB_200_2011", xlsa17)
+    argv = ["--finetune", "cub", "--ft-stages", "all", "--images", str(images), "--data-root", str(xlsa17),
+            "--device", "cpu", *QUICK]
+    assert main(argv) == 0
+    assert "whole network" in capsys.readouterr().err
+    backbone_json = next(backbones_dir().glob("*.json"))
+    meta = json.loads(backbone_json.read_text())
+    assert meta["cut"] == 0 and meta["config"]["stages"] == "all" and "_blocks.0._project_conv.weight" in meta["trained"]
+    assert not list((user_data_dir() / "cache").glob("*.npy"))  # the photos themselves, no activation cache
+    mat = scipy.io.loadmat(xlsa17 / "CUB" / f"{meta['features_name']}.mat")
+    backbone = load_finetuned(backbone_json)
+    files = [cell(f).removeprefix("CUB_200_2011/images/") for f in mat["image_files"]]
+    rows = [0, 55]
+    photo_path = backbone.embed_images([Image.open(images / "images" / files[r]).convert("RGB") for r in rows])
+    assert np.abs(photo_path - mat["features"][:, rows].T).max() < 1e-4
+    frozen = create_backbone("effnet-lite0").embed_images([Image.open(images / "images" / files[0]).convert("RGB")])
+    assert np.abs(frozen - photo_path[:1]).max() > 1e-3  # a space of its own

@@ -14,6 +14,7 @@ from tqdm import tqdm
 
 from zsl_app.core import distributed
 from zsl_app.core.backbones import BACKBONES, backbone_names, create_backbone
+from zsl_app.core.finetune import WHOLE
 from zsl_app.core.heads import HEADS, head_names
 from zsl_app.protocol import RunSpec, resolve_spec
 from zsl_app.protocol.calibration import CALIBRATIONS
@@ -133,7 +134,9 @@ def build_parser() -> argparse.ArgumentParser:
                         "fine-tune per protocol stage (the default when the photos are found and --features is "
                         "not given); alone, `--finetune cub` fine-tunes on trainval photos and writes the features")
     g.add_argument("--no-finetune", action="store_true", help="with --train: use the features file as it is")
-    g.add_argument("--ft-stages", type=int, choices=[1, 2], help="fine-tune: top stages trained (default 1)")
+    g.add_argument("--ft-stages", type=stages_arg, metavar="{1,2,all}",
+                   help="fine-tune: top stages trained on the activation cache (default 1), or `all`: the whole "
+                        "network on the photos decoded every epoch, with --device cuda (hours on a CPU)")
     g.add_argument("--ft-epochs", type=int, help="fine-tune: passes over the photos (default 10)")
     g.add_argument("--ft-lr", type=float, help="fine-tune: learning rate of the backbone's top (default 3e-4)")
     g.add_argument("--device", default="auto", help="cpu, cuda, cuda:1 ... (default: cuda when present)")
@@ -199,6 +202,13 @@ def run_spec(args, dataset: str) -> RunSpec:
                         finetune=finetune_overrides(args) if uses_photos(args) else None)
 
 
+def stages_arg(text: str) -> int | str:
+    """--ft-stages: 1, 2 or all."""
+    if text not in ("1", "2", WHOLE):
+        raise argparse.ArgumentTypeError(f"expected 1, 2 or {WHOLE}, got {text!r}")
+    return text if text == WHOLE else int(text)
+
+
 def finetune_overrides(args) -> dict:
     """The fine-tune settings given on the command line."""
     out = {"stages": args.ft_stages, "epochs": args.ft_epochs, "lr": args.ft_lr}
@@ -262,8 +272,9 @@ def training_data(args, spec: RunSpec, progress: TqdmProgress):
                                  holdout=spec.protocol.holdout, callback=progress,
                                  extract_progress=tqdm_progress("cache lower stages"))
     base = create_backbone(args.backbone, weights=args.backbone_weights, device=spec.device)
+    warn_whole_on_cpu(spec)
     where = photo_run(args)
-    print(f"{spec.dataset}: fine-tuning the top {spec.finetune.stages} stage(s) of {base.name} on the photos in "
+    print(f"{spec.dataset}: fine-tuning {spec.finetune.trained_part()} of {base.name} on the photos in "
           f"{where.images_root} (one fine-tune per protocol stage); method {spec.method}; seed {spec.seed}")
     return photo_stages(spec.dataset, base, spec.finetune, where, seed=spec.seed, holdout=spec.protocol.holdout,
                         callback=progress, extract_progress=tqdm_progress("cache lower stages"))
@@ -296,6 +307,7 @@ def finetune(args) -> int:
     spec = resolve_spec(args.finetune, args.method, seed=args.seed, device=pick_device(args.device),
                         finetune=finetune_overrides(args))
     base = create_backbone(args.backbone, weights=args.backbone_weights, device=spec.device)
+    warn_whole_on_cpu(spec)
     progress = TqdmProgress()
     bench, photos = photo_bench(spec.dataset, base, spec.finetune, photo_run(args),
                                 extract_progress=tqdm_progress("cache lower stages"))
@@ -306,6 +318,13 @@ def finetune(args) -> int:
           f"--train {spec.dataset.lower()} --features {tuned.features_name} (selection fine-tunes each "
           f"validation fold again: pass --images)")
     return 0
+
+
+def warn_whole_on_cpu(spec: RunSpec) -> None:
+    """The whole network decodes and back-propagates every photo every epoch: fine on a GPU, hours on a CPU."""
+    if not spec.finetune.cached and torch.device(spec.device).type == "cpu":
+        print("note: --ft-stages all trains the whole network on the photos, every epoch: expect many hours on a "
+              "CPU; --device cuda is what it is for", file=sys.stderr)
 
 
 def write_reading(checkpoint: Path, bench) -> None:

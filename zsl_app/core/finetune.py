@@ -54,6 +54,10 @@ class FinetuneConfig:
         """Trained on the cached activations of the frozen lower stages (else on the photos)."""
         return self.stages != WHOLE
 
+    def trained_part(self) -> str:
+        """What trains, in words: "the top 1 stage(s)" or "the whole network"."""
+        return f"the top {self.stages} stage(s)" if self.cached else "the whole network"
+
 
 class Top(nn.Module):
     """The trainable top of a cut network: activation map entering block `cut` -> pooled features."""

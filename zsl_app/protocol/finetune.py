@@ -4,6 +4,7 @@ Validation fold k gets its own fine-tune on the fold's training photos (its seen
 the photos held out as seen-validation), so its unseen classes and held-out photos stay unseen;
 the final model's backbone is fine-tuned on trainval photos. No fine-tune reads a test photo."""
 
+import copy
 import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
@@ -13,12 +14,14 @@ import torch
 
 from zsl_app.core import distributed
 from zsl_app.core.backbones import Backbone, create_backbone
-from zsl_app.core.finetune import FinetuneConfig, Top, round_to_half, top_features, train_top
+from zsl_app.core.finetune import (FinetuneConfig, Top, round_to_half, top_features, train_top,
+                                   train_top_on_photos)
 from zsl_app.core.training import ProgressCallback
 from zsl_app.storage.activations import CacheKey, as_tensor, cached_lower
 from zsl_app.storage.data import Benchmark, DataError, load_benchmark, validation_split
 from zsl_app.storage.data.xlsa17 import dataset_dir
-from zsl_app.storage.extract import MAT_PREFIX, class_labels, read_images_txt, write_features
+from zsl_app.storage.extract import (MAT_PREFIX, AugmentedPhotos, check_exist, class_labels, embed_files,
+                                     read_images_txt, write_features)
 from zsl_app.storage.finetuned import finetuned_recipe, save_finetuned, tensors_sha256
 
 from .stages import FINAL, FeaturesFor, Stage
@@ -29,8 +32,15 @@ class Photos:
 
     files: list[str]  # "<class folder>/<file>.jpg", images.txt order
     labels: np.ndarray  # (N,) 0-based rows of allclasses_names
-    maps: np.ndarray  # (views, N, C, H, W) float32, memory-mapped
+    maps: np.ndarray | None  # (views, N, C, H, W) float32, memory-mapped; None: a whole-network fine-tune
+    #                          reads the photos themselves
     cut: int  # the block the cached maps enter
+    folder: Path | None = None  # the photos: <folder>/<class folder>/<file>.jpg
+    workers: int = 2  # photo-decoding processes when the photos themselves are read
+
+    def paths(self, rows: np.ndarray | None = None) -> list[Path]:
+        """The photo files of `rows` (all by default), in order."""
+        return [self.folder / self.files[i] for i in (range(len(self.files)) if rows is None else rows)]
 
 
 @dataclass
@@ -44,29 +54,35 @@ class Finetuned:
 
 
 def cut_of(base: Backbone, config: FinetuneConfig) -> int:
-    """The first trained block: the start of the top `config.stages` stages."""
+    """The first trained block: the start of the top `config.stages` stages (block 0 for the whole network)."""
     base.check_finetunable()
-    return base.net.stage_starts[-config.stages]
+    return base.net.stage_starts[-config.stages if config.cached else 0]
 
 
 def load_photos(images_root: Path, att_splits: Path, base: Backbone, cut: int, cache_dir: Path, *,
-                workers: int = 2, progress=None) -> Photos:
-    """List the photos, label them from their class folders and cache the activations entering block `cut`."""
+                workers: int = 2, progress=None, cache: bool = True) -> Photos:
+    """List the photos, label them from their class folders and cache the activations entering block `cut`
+    (`cache=False`: no cache, for a fine-tune that reads the photos themselves)."""
     files = read_images_txt(images_root)
     labels = class_labels(files, att_splits) - 1
+    if not cache:
+        photos = Photos(files, labels, None, cut, images_root / "images", workers)
+        check_exist(photos.paths(), images_root)
+        return photos
     key = CacheKey.of(base.recipe, cut, files)
     # Under torchrun one process per machine builds the cache; the machine's others then read it.
     maps = distributed.main_first(lambda: cached_lower(
         cache_dir, f"{att_splits.parent.name.lower()}-{base.name}-cut{cut}", key,
         [images_root / "images" / f for f in files], base, workers=workers, progress=progress), per_machine=True)
-    return Photos(files, labels, maps, cut)
+    return Photos(files, labels, maps, cut, images_root / "images", workers)
 
 
 def write_base_features(folder: Path, photos: Photos, base: Backbone) -> Path:
     """The frozen backbone's features file `<folder>/<base.features_name>.mat`, computed from the cache
-    (the frozen top over the cached maps): the same rows `--extract` would write."""
+    (the frozen top over the cached maps, or the photos embedded): the same rows `--extract` would write."""
     out = folder / f"{base.features_name}.mat"
-    features = top_features(Top(base.net, photos.cut), photos.maps[0])
+    features = (embed_files(photos.paths(), base, workers=photos.workers) if photos.maps is None
+                else top_features(Top(base.net, photos.cut), photos.maps[0]))
     write_features(out, features, photos.labels + 1, [MAT_PREFIX + f for f in photos.files], base.recipe)
     return out
 
@@ -88,11 +104,25 @@ def finetune(photos: Photos, base: Backbone, rows: np.ndarray, config: FinetuneC
                          f"start at block {cut}")
     classes, labels = np.unique(photos.labels[rows], return_inverse=True)
     torch.manual_seed(seed)
-    top = Top(base.net, cut)
-    train_top(top, as_tensor(photos.maps, rows), torch.as_tensor(labels), len(classes), config,
-              generator=torch.Generator().manual_seed(seed), callback=callback, stage=stage)
+    top, generator = Top(base.net, cut), torch.Generator().manual_seed(seed)
+    if config.cached:
+        train_top(top, as_tensor(photos.maps, rows), torch.as_tensor(labels), len(classes), config,
+                  generator=generator, callback=callback, stage=stage)
+    else:
+        train_top_on_photos(top, AugmentedPhotos(photos.paths(rows), labels, base.transform), len(classes), config,
+                            lower=lambda pixels: base.net.bottom(base.transform.normalise(pixels).to(base.device), cut),
+                            generator=generator, workers=photos.workers, callback=callback, stage=stage)
     round_to_half(top)
-    return Finetuned(top, top_features(top, photos.maps[0]), finetuned_recipe(base.recipe, cut, top.state()), rows)
+    features = (top_features(top, photos.maps[0]) if config.cached
+                else embed_files(photos.paths(), with_top(base, top), workers=photos.workers))
+    return Finetuned(top, features, finetuned_recipe(base.recipe, cut, top.state()), rows)
+
+
+def with_top(base: Backbone, top: Top) -> Backbone:
+    """`base` computing with the fine-tuned network (a shallow copy: `base` itself is unchanged)."""
+    tuned = copy.copy(base)
+    tuned.net = top.net
+    return tuned
 
 
 def validation_bench(bench: Benchmark, photos: Photos, base: Backbone, config: FinetuneConfig, *, fold: int,
@@ -154,7 +184,7 @@ def photo_bench(dataset: str, base: Backbone, config: FinetuneConfig, where: Pho
     written from the cache when missing)."""
     folder = dataset_dir(where.data_root, dataset)
     photos = load_photos(where.images_root, folder / "att_splits.mat", base, cut_of(base, config), where.cache_dir,
-                         workers=where.workers, progress=extract_progress)
+                         workers=where.workers, progress=extract_progress, cache=config.cached)
 
     def base_features():  # under torchrun one process per machine writes it; the others find it written
         if not (folder / f"{base.features_name}.mat").is_file():

@@ -8,6 +8,7 @@ import numpy as np
 import scipy.io
 import torch
 from torch.utils.data import DataLoader, Dataset
+from torchvision import transforms as T
 from tqdm import tqdm
 
 from zsl_app.core import distributed
@@ -37,6 +38,24 @@ class PhotoFolder(Dataset):
         return self.transform.pixels(open_image(self.paths[i]).convert("RGB"))
 
 
+class AugmentedPhotos(Dataset):
+    """Training photos of a whole-network fine-tune with their labels: a random-resized crop (35-100% of the
+    photo's area) at the recipe's size, mirrored half the time; randomness from the DataLoader worker's seed."""
+
+    def __init__(self, paths: list[Path], labels: np.ndarray, transform: ResizeCrop):
+        self.paths, self.labels = paths, labels
+        self.augment = T.Compose([T.RandomResizedCrop(transform.crop, scale=(0.35, 1.0),
+                                                      interpolation=T.InterpolationMode.BICUBIC),
+                                  T.RandomHorizontalFlip()])
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+    def __getitem__(self, i: int) -> tuple[torch.Tensor, int]:
+        image = self.augment(open_image(self.paths[i]).convert("RGB"))
+        return torch.from_numpy(np.asarray(image).copy()).permute(2, 0, 1), int(self.labels[i])  # (3, H, W) uint8
+
+
 def extract_features(images_root: str | os.PathLike, data_root: str | os.PathLike, dataset: str = "CUB",
                      backbone: str | Backbone = "effnet-lite2", batch_size: int = 32, workers: int = 2,
                      progress: ExtractCallback | None = None, shard_photos: int = SHARD_PHOTOS) -> Path:
@@ -59,7 +78,7 @@ def extract_features(images_root: str | os.PathLike, data_root: str | os.PathLik
         features = embed_sharded(out, files, paths, backbone, shard_photos=shard_photos, images_root=images_root,
                                  **options)
     else:
-        _check_exist(paths, images_root)
+        check_exist(paths, images_root)
         features = embed_files(paths, backbone, **options)
     if features is not None:  # None: a rank other than 0, whose shards rank 0 merges
         write_features(out, features, labels, [MAT_PREFIX + f for f in files], backbone.recipe)
@@ -80,7 +99,7 @@ def embed_sharded(out: Path, files: list[str], paths: list[Path], backbone: Back
     shards, folder = plan_shards(files, backbone.recipe, size), shard_folder(out)
     todo = unsaved(folder, shards[world.rank::world.size])
     mine = [p for s in todo for p in paths[s.start:s.stop]]
-    _check_exist(mine, images_root)
+    check_exist(mine, images_root)
     save_as_completed(folder, todo, embedded_batches(mine, backbone, batch_size=batch_size, workers=workers,
                                                      progress=progress))
     distributed.barrier()
@@ -122,7 +141,7 @@ def class_labels(files: list[str], att_splits: Path) -> np.ndarray:
     return np.array([index[c] for c in classes], dtype=np.int64)
 
 
-def _check_exist(paths: list[Path], images_root: Path) -> None:
+def check_exist(paths: list[Path], images_root: Path) -> None:
     """Fail before the long run, not after an hour of it."""
     missing = [p for p in paths if not p.is_file()]
     if missing:
