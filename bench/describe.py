@@ -176,11 +176,13 @@ def predict(model: ZSLModel, overlay: ClassOverlay, features: np.ndarray) -> np.
 
 
 # --- out of domain ----------------------------------------------------------------------------------
-def domain_scores(predictor: Predictor, bench) -> dict:
-    """Share of CUB photos flagged (from the features file: the backbone's own features), and of non-bird
-    images, each named."""
+def domain_scores(predictor: Predictor, bench, frozen) -> dict:
+    """Share of CUB photos flagged (from the features files: the model's space for the similarity, the frozen
+    ImageNet network's for P(bird)), and of non-bird images, each named."""
     check, backbone = predictor.reading.domain, predictor.backbone
-    passes = check.passes(bench.features, backbone.imagenet_logits(bench.features))
+    with torch.inference_mode():  # the ImageNet classifier reads the network as loaded, before any fine-tune
+        logits = backbone.imagenet(torch.as_tensor(frozen.features)).numpy()
+    passes = check.passes(bench.features, logits)
     cub = {part: 100 * float(1 - passes[rows].mean()) for part, rows in
            (("all", np.arange(len(passes))), ("trainval", bench.trainval), ("test seen", bench.test_seen),
             ("test unseen", bench.test_unseen))}
@@ -299,7 +301,8 @@ def mean(values) -> float:
 def main() -> None:
     args = parse()
     torch.set_num_threads(args.threads)
-    bench = load_benchmark(resolve_data_root(args.data_root), "CUB", "effnetlite2")
+    root = resolve_data_root(args.data_root)
+    bench = frozen = load_benchmark(root, "CUB", "effnetlite2")
     checkpoints = args.model or [default_checkpoint(), ROOT / "weights" / "cub-dvae-effnetlite2-s0"]
     report = {"command": " ".join(sys.argv), "threads": args.threads, "models": {}}
     vocabulary = Recognizer.load(checkpoints[0]).vocabulary
@@ -310,9 +313,11 @@ def main() -> None:
     for checkpoint in checkpoints:
         predictor = Predictor.load(checkpoint)
         name = predictor.model_id
+        space = predictor.model.meta["features"]["name"]
+        bench = frozen if space == frozen.features_name else load_benchmark(root, "CUB", space)
         entry = report["models"][name] = {"reading": reading_scores(predictor, bench)}
         print(f"{name}: reading {json.dumps(entry['reading'])}", flush=True)
-        entry["domain"] = domain_scores(predictor, bench)
+        entry["domain"] = domain_scores(predictor, bench, frozen)
         print(f"{name}: CUB flagged {entry['domain']['cub_flagged_percent']}, non-bird flagged "
               f"{entry['domain']['non_bird_flagged_percent']:.1f}% of {entry['domain']['non_bird_images']} "
               f"(not flagged: {entry['domain']['not_flagged']})", flush=True)
