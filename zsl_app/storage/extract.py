@@ -8,7 +8,6 @@ import numpy as np
 import scipy.io
 import torch
 from torch.utils.data import DataLoader, Dataset
-from torchvision import transforms as T
 from tqdm import tqdm
 
 from zsl_app.core import distributed
@@ -43,6 +42,8 @@ class AugmentedPhotos(Dataset):
     photo's area) at the recipe's size, mirrored half the time; randomness from the DataLoader worker's seed."""
 
     def __init__(self, paths: list[Path], labels: np.ndarray, transform: ResizeCrop):
+        from torchvision import transforms as T  # here, not at the top: --predict must not import torchvision
+
         self.paths, self.labels = paths, labels
         self.augment = T.Compose([T.RandomResizedCrop(transform.crop, scale=(0.35, 1.0),
                                                       interpolation=T.InterpolationMode.BICUBIC),
