@@ -481,8 +481,20 @@ def test_describe_parts_fills_the_editor(app):
     groups = [g.name for g in predictor.vocabulary.groups]
     picked = [["red"] if g == "crown color" else ["dagger"] if g == "bill shape" else [] for g in groups]
     like = predictor.class_table()[0]["name"]
-    editor = client.predict(like, *picked, api_name="/describe_parts")
+    editor = client.predict(like, 100, [], *picked, api_name="/describe_parts")
     expected = predictor.describe_parts({"crown color": ["red"], "bill shape": ["dagger"]}, like=like)
     assert list(editor_dict(editor).values()) == pytest.approx(list(expected), abs=0.01)
     with pytest.raises(Exception, match="pick at least one"):
-        client.predict(ZEROS, *[[] for _ in groups], api_name="/describe_parts")
+        client.predict(ZEROS, 100, [], *[[] for _ in groups], api_name="/describe_parts")
+
+
+def test_describe_parts_searched_across_groups_and_how_strongly(app):
+    """The parts editor had no search across its 28 groups and no strength: picked values went to 100."""
+    client, predictor = app
+    groups = [g.name for g in predictor.vocabulary.groups]
+    picked = [["black"] if g == "wing color" else [] for g in groups]
+    editor = client.predict(ZEROS, 60, ["crown color: red", "bill shape: dagger"], *picked, api_name="/describe_parts")
+    expected = predictor.describe_parts({"crown color": {"red": 60}, "bill shape": {"dagger": 60},
+                                         "wing color": {"black": 60}})
+    assert list(editor_dict(editor).values()) == pytest.approx(list(expected), abs=0.01)
+    assert editor_dict(editor)["crown color: red"] == pytest.approx(60)

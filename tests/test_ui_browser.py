@@ -312,3 +312,28 @@ def test_describe_in_words_and_a_cat_gets_a_notice(page, app):
     upload_photo(page, cat)
     sync_api.expect(page.locator("#model-line")).to_contain_text("This photo does not look like a bird (P(bird)")
     sync_api.expect(page.locator("#model-line")).to_contain_text("not an identification")
+
+
+def test_describe_by_parts_searched_across_groups_at_a_strength(page, app):
+    _, predictor = app
+    first = predictor.attribute_names[0]  # the editor's first row (its rows below the fold are not in the page)
+    page.get_by_role("tab", name="Classes").click()
+    page.get_by_role("tab", name="by parts").click()
+    choose(page, "search every part", first)
+    page.locator("#parts-strength input[type=number]").fill("70")
+    page.locator("#parts-strength input[type=number]").press("Enter")
+    page.locator("#set-parts").click()
+    sync_api.expect(page.locator("#new-vector")).to_contain_text(re.compile(re.escape(first) + r"\s+70\s"))
+    assert error_badges(page) == 0
+
+
+def test_describe_from_photos_reads_each_photo(page):
+    photos = sample_photos()[:3]
+    page.get_by_role("tab", name="Classes").click()
+    page.get_by_role("tab", name="from photos").click()
+    page.locator("#class-photos input[type=file]").set_input_files([str(p) for p in photos])
+    page.get_by_role("button", name="Read photos").click()
+    for photo in photos:
+        sync_api.expect(page.locator("#photo-reading")).to_contain_text(photo.name)
+    sync_api.expect(page.locator("#photo-reading")).to_contain_text("looks like a bird")
+    assert error_badges(page) == 0

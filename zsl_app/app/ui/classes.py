@@ -15,6 +15,7 @@ from .predict import PredictTab, known
 from .state import KIND_LABELS, AppState
 
 ZEROS = "(all zeros)"
+PART_SEPARATOR = ": "  # "crown color: red" in the search across part groups
 
 
 class ClassesTab:
@@ -107,14 +108,22 @@ class ClassesTab:
                 photo_note = gr.Markdown(elem_id="photo-reading")
             with gr.Tab("by parts"):
                 groups = self.state.predictor.vocabulary.groups
+                top = self.state.predictor.human_scale_max
+                with gr.Row():
+                    searched = gr.Dropdown([part_value(g.name, t.value) for g in groups for t in g.terms], value=[],
+                                           multiselect=True, label="search every part", elem_id="search-parts",
+                                           info="type a colour, a shape or a part: values of any group")
+                    strength = gr.Slider(0, top, value=top, step=1, label="how strongly", elem_id="parts-strength",
+                                         info=f"the value the picked attributes get ({top:g}: fully)")
                 with gr.Row():
                     picks = [gr.Dropdown([t.value for t in g.terms], value=[], multiselect=True, label=g.name,
                                          min_width=200) for g in groups]
-                parts = gr.Button("Set parts")
+                parts = gr.Button("Set parts", elem_id="set-parts")
         describers = [
             words.click(self.describe_words, [text, like], [editor, understood, unknown], api_name="describe_words"),
             read.click(self.read_photos, photos, [editor, photo_note], api_name="read_photos", preprocess=False),
-            parts.click(self.describe_parts_of(groups), [like, *picks], editor, api_name="describe_parts")]
+            parts.click(self.describe_parts_of(groups), [like, strength, searched, *picks], editor,
+                        api_name="describe_parts")]
         for event, outputs in zip(describers, ([editor, understood, unknown], [editor, photo_note], [editor])):
             without_badges(event, outputs)
 
@@ -218,11 +227,16 @@ class ClassesTab:
         return self.editor_table(reading.attributes), "\n\n".join(notes)
 
     def describe_parts_of(self, groups: list):
-        """The event for the parts tab: the class to start from and one list of values per group of `groups`."""
-        def describe_parts(like: str | None, *picked) -> pd.DataFrame:
-            parts = {g.name: values for g, values in zip(groups, picked) if values}
-            if not parts:
+        """The event for the parts tab: the class to start from, how strongly, the values found by the search
+        ("group: value") and one list of values per group of `groups`."""
+        def describe_parts(like: str | None, strength: float, searched: list[str] | None, *picked) -> pd.DataFrame:
+            named = [(g.name, v) for g, values in zip(groups, picked) for v in values or []]
+            named += [tuple(entry.split(PART_SEPARATOR, 1)) for entry in searched or []]
+            if not named:
                 raise refused("pick at least one value of one part", "Nothing picked")
+            parts = {}
+            for group, value in named:
+                parts.setdefault(group, {})[value] = float(strength)
             try:
                 with self.state.lock:
                     vector = self.state.predictor.describe_parts(parts, like=start_class(like))
@@ -259,6 +273,11 @@ class ClassesTab:
         except ClassError as err:
             raise refused(str(err), "Class not removed") from err
         return f"removed **{literal(name)}**."
+
+
+def part_value(group: str, value: str) -> str:
+    """How the search across groups names a value: "crown color: red"."""
+    return f"{group}{PART_SEPARATOR}{value}"
 
 
 def start_class(name: str | None) -> str | None:
