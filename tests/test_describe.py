@@ -51,6 +51,8 @@ def test_parts_set_only_the_named_values_of_the_start_vector():
     ({"bill shape": ["spoon"]}, "'bill shape' has no value 'spoon'"),
     ({"bill shape": {"dagger": "lots"}}, "expected a number"),
     ({"bill shape": {"dagger": float("nan")}}, "finite"),
+    ({"bill shape": {"dagger": 500}}, "is 500; expected 0 to 100"),  # was accepted into the editor
+    ({"bill shape": {"dagger": -1}}, "expected 0 to 100"),
     ({"bill shape": 3}, "expected a list of values"),
 ])
 def test_bad_parts_are_refused_saying_what_is_valid(parts, message):

@@ -71,7 +71,8 @@ class Vocabulary:
     def vector(self, parts: Mapping[str, Iterable[str] | Mapping[str, float]], prior: np.ndarray,
                strength: float) -> np.ndarray:
         """A vector (A,) on the dataset's scale: `prior` (a class to start from, or the typical one) with the
-        values `parts` names set, {group: [value, ...]} at `strength` or {group: {value: strength}}."""
+        values `parts` names set, {group: [value, ...]} at `strength` (the scale's top) or {group: {value:
+        strength}} with strengths from 0 to the top."""
         vector = np.array(prior, dtype=np.float64)
         if vector.shape != (self.size,):
             raise ClassError(f"the class to start from has {vector.shape} values; expected ({self.size},)")
@@ -79,7 +80,7 @@ class Vocabulary:
             group = self.group(group_name)
             chosen = dict(values) if isinstance(values, Mapping) else {v: strength for v in _listed(values)}
             for value, amount in chosen.items():
-                vector[group.term(value).index] = _amount(amount, group.name, value)
+                vector[group.term(value).index] = _amount(amount, group.name, value, strength)
         return vector
 
 
@@ -96,9 +97,11 @@ def _listed(values) -> list[str]:
     return list(values)
 
 
-def _amount(amount, group: str, value: str) -> float:
+def _amount(amount, group: str, value: str, top: float) -> float:
     if isinstance(amount, bool) or not isinstance(amount, (int, float, np.integer, np.floating)):
         raise ClassError(f"the strength of {group}: {value} is {amount!r}; expected a number")
     if not np.isfinite(amount):
         raise ClassError(f"the strength of {group}: {value} is {amount}; expected a finite number")
+    if not 0 <= amount <= top:
+        raise ClassError(f"the strength of {group}: {value} is {amount:g}; expected 0 to {top:g}")
     return float(amount)
