@@ -96,13 +96,15 @@ def reading_scores(predictor: Predictor, bench) -> dict:
 
 
 # --- re-adding the 50 unseen test classes -----------------------------------------------------------
-def routes(predictor: Predictor, bench, lexicon, vocabulary) -> tuple[dict, dict]:
-    """{route: {class: human-scale vector}} and each class's photos never used to add it."""
+def routes(predictor: Predictor, bench, lexicon, vocabulary) -> tuple[dict, dict, dict]:
+    """{route: {class: human-scale vector}}, {route: {class: photo features it keeps as examples}} and each
+    class's photos never used to add it."""
     typical = bench.original_attributes[bench.seen_classes].mean(axis=0)
     hand = dict(line.split(": ", 1) for line in DESCRIPTIONS.read_text().splitlines()
                 if line.strip() and not line.startswith("#"))
     rng = np.random.default_rng(SEED)
     out = {"true vector": {}, "words, round trip": {}, "words, hand-written": {}, **{f"{k} photos": {} for k in KS}}
+    examples = {f"{k} photos": {} for k in KS}
     scored = {}
     for c in bench.unseen_classes:
         name = bench.class_names[c]
@@ -115,25 +117,28 @@ def routes(predictor: Predictor, bench, lexicon, vocabulary) -> tuple[dict, dict
         for k in KS:
             read = predictor.reading.reader.read(bench.features[drawn[:k]]).mean(axis=0)
             out[f"{k} photos"][name] = np.clip(typical + STRETCH * (read - typical), 0, 100)
-    return out, scored
+            examples[f"{k} photos"][name] = bench.features[drawn[:k]]
+    return out, examples, scored
 
 
-def readd(predictor: Predictor, bench, vectors: dict, scored: dict) -> dict:
+def readd(predictor: Predictor, bench, vectors: dict, examples: dict, scored: dict) -> dict:
     """Each route: every class alone re-added among the 199 others (top-1 on its unused photos), and all 50
-    re-added one after another among the 150 seen (U on the unused photos, S, H)."""
+    re-added one after another among the 150 seen (U on the unused photos, S, H); a photo route's classes keep
+    their photos as examples, as the app's do."""
     model, scale = predictor.model, predictor.scale
     unseen = list(vectors["true vector"])
     out = {}
     for route, by_class in vectors.items():
         started = time.perf_counter()
+        kept = examples.get(route, {})
         alone = []
         for name in unseen:
             reduced = without(model, [name])
-            overlay = add_rows(reduced, [(name, by_class[name])], scale)
+            overlay = add_rows(reduced, [(name, by_class[name], kept.get(name, []))], scale)
             predicted = predict(reduced, overlay, bench.features[scored[name]])
             alone.append(float((predicted == len(reduced.class_names)).mean()))
         reduced = without(model, unseen)
-        overlay = add_rows(reduced, [(n, by_class[n]) for n in unseen], scale)
+        overlay = add_rows(reduced, [(n, by_class[n], kept.get(n, [])) for n in unseen], scale)
         u_rows = np.concatenate([scored[n] for n in unseen])
         u_labels = np.concatenate([np.full(len(scored[n]), len(reduced.class_names) + i) for i, n in enumerate(unseen)])
         s_rows = bench.test_seen
@@ -160,11 +165,13 @@ def without(model: ZSLModel, names: list[str]) -> ZSLModel:
                                replay_y=np.array([new_index[int(y)] for y in model.replay_y]))
 
 
-def add_rows(model: ZSLModel, classes: list[tuple[str, np.ndarray]], scale) -> ClassOverlay:
-    """Classes added one after another, each row fit against everything before it, as the app adds them."""
+def add_rows(model: ZSLModel, classes: list[tuple[str, np.ndarray, np.ndarray]], scale) -> ClassOverlay:
+    """Classes (name, vector, photo features) added one after another, each row fit against everything before
+    it, as the app adds them."""
     fitter, overlay = RowFitter(model), ClassOverlay.empty(model)
-    for name, human in classes:
-        user = UserClass(f"re-added {name}", list(human), [float(v) for v in scale.to_model(np.asarray(human))])
+    for name, human, photos in classes:
+        user = UserClass(f"re-added {name}", list(human), [float(v) for v in scale.to_model(np.asarray(human))],
+                         [[float(v) for v in row] for row in photos])
         overlay = overlay.plus(user, *fitter.fit(overlay, user))
     return overlay
 
@@ -324,8 +331,8 @@ def main() -> None:
         entry["add_seconds"] = speed(checkpoint, photos)
         print(f"{name}: add seconds {entry['add_seconds']}", flush=True)
         if not args.skip_readd:
-            vectors, scored = routes(predictor, bench, lexicon, vocabulary)
-            entry["readd"] = readd(predictor, bench, vectors, scored)
+            vectors, examples, scored = routes(predictor, bench, lexicon, vocabulary)
+            entry["readd"] = readd(predictor, bench, vectors, examples, scored)
         Path(args.out).write_text(json.dumps(report, indent=1))
     print(f"wrote {args.out}")
 

@@ -9,6 +9,7 @@ import uuid
 from pathlib import Path
 
 import httpx
+import numpy as np
 import pytest
 from conftest import SAMPLES, XLSA17
 from gradio_client import Client, handle_file
@@ -474,6 +475,22 @@ def test_read_photos_fills_the_editor(app, tmp_path):
     notes.write_text("not a photo")
     with pytest.raises(Exception, match="notes.jpg"):
         client.predict([handle_file(notes)], api_name="/read_photos")
+
+
+def test_a_class_added_after_reading_photos_keeps_them_as_examples(app, tmp_path_factory):
+    client, predictor = app
+    photos = sample_photos()[:2]
+    editor, note = client.predict([handle_file(p) for p in photos], api_name="/read_photos")
+    assert "keeps these 2 photos as examples" in note
+    assert "added" in client.predict("Photo class", editor, api_name="/add_class")  # the values edited or not
+    client.predict("small, red crown, black wings", ZEROS, api_name="/describe_words")
+    assert "added" in client.predict("Words class", editor, api_name="/add_class")  # the photos were dropped
+    files = tmp_path_factory.getbasetemp().rglob("classes/*.json")  # the active model's, wherever it was loaded
+    kept = {c["name"]: c["examples"] for path in files for c in json.loads(path.read_text())["classes"]}
+    assert np.allclose(kept["Photo class"], predictor.read_photos(photos).features, atol=1e-6)
+    assert kept["Words class"] == []
+    for name in ("Photo class", "Words class"):
+        client.predict(name, api_name="/remove_class")
 
 
 def test_describe_parts_fills_the_editor(app):

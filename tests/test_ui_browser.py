@@ -336,4 +336,5 @@ def test_describe_from_photos_reads_each_photo(page):
     for photo in photos:
         sync_api.expect(page.locator("#photo-reading")).to_contain_text(photo.name)
     sync_api.expect(page.locator("#photo-reading")).to_contain_text("looks like a bird")
+    sync_api.expect(page.locator("#photo-reading")).to_contain_text("keeps these 3 photos as examples")
     assert error_badges(page) == 0

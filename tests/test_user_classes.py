@@ -12,6 +12,9 @@ import pytest
 import torch
 
 from tiny_model import tiny_checkpoint, tiny_recognizer, tiny_user_classes
+from zsl_app.app.predictor import Predictor
+from zsl_app.app.recognizer import Recognizer
+from zsl_app.storage.checkpoint import load_model
 from zsl_app.app import user_classes
 from zsl_app.app.classes import ClassError
 from zsl_app.app.overlay import RowFitter
@@ -97,6 +100,39 @@ def test_removal_refits_later_classes_as_if_never_added(tiny, tmp_path, fits):
     assert torch.equal(classes.overlay.weight, fresh.overlay.weight)
     assert torch.equal(classes.overlay.bias, fresh.overlay.bias)
     assert torch.equal(classes.overlay.weight[:1], first.weight)
+
+
+def test_photo_examples_join_the_class_kept_and_refit_with_it(tiny, tmp_path, fits):
+    bench, stem = tiny
+    photos = bench.features[bench.test_unseen][:3]
+    r = tiny_recognizer(stem)
+    r.add_class("A", VALUES["A"], examples=photos)
+    plain = Recognizer(Predictor(load_model(stem), None, model_id=stem.name), classes_path=tmp_path / "plain.json")
+    plain.add_class("A", VALUES["A"])
+    with_photos = [p["A"] for p in probabilities(r, photos)]
+    assert np.mean(with_photos) > np.mean([p["A"] for p in probabilities(plain, photos)]) + 0.2
+    assert np.array_equal(np.array(stored(r)["classes"][0]["examples"], np.float32), photos)
+    fits.clear()
+    again = tiny_recognizer(stem)
+    assert fits == [] and [p["A"] for p in probabilities(again, photos)] == with_photos
+    r.add_class("B", VALUES["B"])
+    r.remove_class("A")  # B is refit without A ...
+    r.add_class("A2", VALUES["A"], examples=photos)
+    r.remove_class("B")  # ... and A2 refit without B, its photos with it
+    _, fresh = tiny_user_classes(stem, tmp_path / "fresh.json")
+    fresh.add(fresh.rules.new_class("A2", VALUES["A"], examples=photos))
+    assert torch.equal(r._classes.overlay.weight, fresh.overlay.weight)
+
+
+@pytest.mark.parametrize("examples, message", [
+    (np.zeros((6, 16)), r"up to 5 feature rows of 16 values; got shape \(6, 16\)"),
+    (np.zeros((2, 15)), r"got shape \(2, 15\)"), (np.full((1, 16), np.inf), "not a finite number")])
+def test_photo_examples_of_another_shape_or_not_finite_are_refused(tiny, examples, message):
+    _, stem = tiny
+    r = tiny_recognizer(stem)
+    with pytest.raises(ClassError, match=message):
+        r.add_class("A", VALUES["A"], examples=examples)
+    assert not r.classes_path.exists()
 
 
 def test_a_refused_change_leaves_the_file_as_it_was(tiny, monkeypatch):
@@ -204,6 +240,8 @@ def entry_with(field, value, index=1):
     (entry_with("name", "Bell\x07bird"), "contains control characters"),
     (entry_with("name", 5), "class 2 must be an object with a text \"name\""),
     (entry_with("human", [True] * 8), "attribute 1 is True, a boolean"),
+    (entry_with("examples", [[0.5] * 3]), r"photo examples are up to 5 feature rows .* got shape \(1, 3\)"),
+    (entry_with("examples", [[float("nan")] * 16]), "photo examples hold a value that is not a finite number"),
     (lambda data: data.update(classes={}), "\"classes\" must be a list of classes, got dict"),
     (lambda data: data.update(format="zsl-app-classes/9"), "format 'zsl-app-classes/9'"),
 ])

@@ -41,5 +41,5 @@ def tiny_user_classes(stem: Path, path: Path | None = None) -> tuple[Predictor, 
     """The two parts a Recognizer binds, built separately: the overlay is then in reach of a test."""
     predictor = Predictor(load_model(stem), None, model_id=stem.name)
     rules = ClassRules(attribute_names=predictor.attribute_names, scale=predictor.scale,
-                       builtin=predictor.model.class_names)
+                       builtin=predictor.model.class_names, feature_dim=len(predictor.model.scaler.low))
     return predictor, UserClasses(predictor.model, rules, model_id=stem.name, path=path)

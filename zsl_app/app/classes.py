@@ -2,7 +2,7 @@
 
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -11,6 +11,7 @@ from zsl_app.storage.data.attribute_names import readable
 from .names import display_name
 
 MAX_NAME = 80  # characters; a class name is a label, not a description
+MAX_PHOTOS = 5  # photos a class is read from, and kept as its examples
 SMALLEST = 1e-6  # the largest value of a class must reach this: the class file keeps 6 decimals
 
 
@@ -25,6 +26,7 @@ class UserClass:
     name: str
     human: list[float]  # (A,) on the dataset's own scale (CUB: 0-100), as the user gave or would see it
     attributes: list[float]  # (A,) L2-normalised, the model's attribute space
+    examples: list[list[float]] = field(default_factory=list)  # (k, D) backbone features of photos of it, if any
 
 
 def name_key(name: str) -> str:
@@ -40,12 +42,15 @@ def keys_of(class_id: str) -> set[str]:
 class ClassRules:
     """What one model accepts as a user class: its attributes, their scale, and the names it already has."""
 
-    def __init__(self, *, attribute_names: Sequence[str], scale: HumanScale, builtin: Sequence[str]):
-        self.attribute_names, self.scale = list(attribute_names), scale
+    def __init__(self, *, attribute_names: Sequence[str], scale: HumanScale, builtin: Sequence[str],
+                 feature_dim: int = 0):
+        self.attribute_names, self.scale, self.feature_dim = list(attribute_names), scale, feature_dim
         self.builtin = {key: n for n in builtin for key in keys_of(n)}
 
-    def new_class(self, name, values, *, normalised: bool = False, existing: Sequence[str] = ()) -> UserClass:
-        """Check a new class; ClassError says what is wrong. Nothing is stored."""
+    def new_class(self, name, values, *, normalised: bool = False, existing: Sequence[str] = (),
+                  examples=()) -> UserClass:
+        """Check a new class (`examples`: backbone features of photos of it, (k, D)); ClassError says what is
+        wrong. Nothing is stored."""
         name = self.check_name(name, existing)
         vector = self.vector(values)
         if normalised:
@@ -60,7 +65,8 @@ class ClassRules:
                              + ("" if normalised else "; pass --normalised for an L2-normalised vector"))
         attributes = self.scale.to_model(vector)
         human = attributes * self.scale.typical_norm if normalised else vector
-        return UserClass(name, [round(float(v), 6) for v in human], [float(v) for v in attributes])
+        return UserClass(name, [round(float(v), 6) for v in human], [float(v) for v in attributes],
+                         self.examples(examples))
 
     def stored_class(self, entry: Mapping, existing: Sequence[str]) -> UserClass:
         """A class read back from the class file, checked as when it was added (its range aside:
@@ -69,7 +75,19 @@ class ClassRules:
         human, attributes = (self.vector(entry.get(field), field) for field in ("human", "attributes"))
         if abs(np.linalg.norm(attributes) - 1) > 1e-3:
             raise ClassError(f"its attributes have L2 norm {np.linalg.norm(attributes):g}; expected 1")
-        return UserClass(name, [float(v) for v in human], [float(v) for v in attributes])
+        return UserClass(name, [float(v) for v in human], [float(v) for v in attributes],
+                         self.examples(entry.get("examples", [])))
+
+    def examples(self, features) -> list[list[float]]:
+        """Photo features kept as a class's examples: at most MAX_PHOTOS finite rows of the model's feature
+        dimension, as lists; ClassError otherwise."""
+        features = np.asarray(features, dtype=np.float64) if len(features) else np.zeros((0, self.feature_dim))
+        if features.ndim != 2 or features.shape[1] != self.feature_dim or len(features) > MAX_PHOTOS:
+            raise ClassError(f"a class's photo examples are up to {MAX_PHOTOS} feature rows of "
+                             f"{self.feature_dim} values; got shape {features.shape}")
+        if not np.isfinite(features).all():
+            raise ClassError("a class's photo examples hold a value that is not a finite number")
+        return [[float(v) for v in row] for row in features]
 
     def check_name(self, name, existing: Sequence[str] = ()) -> str:
         """The name with its whitespace tidied; ClassError when it is empty, too long or taken."""

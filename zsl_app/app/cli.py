@@ -426,12 +426,12 @@ def add_class(args) -> int:
     if args.attributes:
         predictor.add_class(args.add_class, read_attribute_file(args.attributes), normalised=args.normalised)
     else:
-        vector = described(predictor, args)
+        vector, examples = described(predictor, args)
         if args.dry_run:
             if args.json:
                 print(json.dumps(dict(zip(predictor.attribute_names, np.round(vector, 2).tolist())), indent=1))
             return 0
-        predictor.add_class(args.add_class, vector)
+        predictor.add_class(args.add_class, vector, examples=examples)
     print(f"added {args.add_class} to {predictor.info['model']} (saved in {predictor.classes_path})")
     return 0
 
@@ -450,22 +450,23 @@ def check_class_source(args) -> None:
         raise ClassError("--normalised goes with --attributes; --dry-run with --describe or --photos")
 
 
-def described(predictor: Recognizer, args) -> np.ndarray:
-    """The vector --describe or --photos gives, after saying (on stderr) how it was read."""
+def described(predictor: Recognizer, args) -> tuple[np.ndarray, np.ndarray | tuple]:
+    """The vector --describe or --photos gives, after saying (on stderr) how it was read, and the photos'
+    features, which join the class's examples."""
     if args.describe:
         description = predictor.describe_words(args.describe, like=args.like)
         for m in description.matches:
             print(f"understood {m.phrase!r}: {', '.join(m.attributes)} = {m.strength:g}", file=sys.stderr)
         if description.unknown:
             print(f"not understood: {', '.join(description.unknown)}", file=sys.stderr)
-        return description.attributes
+        return description.attributes, ()
     reading = predictor.read_photos(args.photos)
     for photo, domain in zip(args.photos, reading.domain):
         print(f"{photo}: {domain_line(domain)}", file=sys.stderr)
     strongest = np.argsort(-reading.attributes, kind="stable")[:10]
     print("read: " + ", ".join(f"{predictor.attribute_names[i]} {reading.attributes[i]:.0f}" for i in strongest),
           file=sys.stderr)
-    return reading.attributes
+    return reading.attributes, reading.features
 
 
 def remove_class(args) -> int:

@@ -9,10 +9,9 @@ import numpy as np
 from zsl_app.core.domain import DomainScore
 from zsl_app.storage.images import ImageError
 
-from .classes import ClassError
+from .classes import MAX_PHOTOS, ClassError
 from .predictor import Predictor
 
-MAX_PHOTOS = 5
 # A reading is a ridge regression, so it leans toward the typical class; the class's vector is the readings'
 # mean moved this much farther from the typical one. On CUB validation fold 1 (bench/describe.py) 1.2 came
 # closest to the true class vectors for 1, 3 and 5 photos (cosine 0.874 / 0.898 / 0.902; the plain mean 0.871 /
@@ -26,6 +25,7 @@ class PhotoReading:
 
     attributes: np.ndarray  # (A,) the class's vector on the dataset's scale, from the photos' readings
     per_photo: np.ndarray  # (k, A) each photo's reading
+    features: np.ndarray  # (k, D) the photos' backbone features: the class's examples when it is added
     domain: list[DomainScore | None]  # whether each photo looks like what the model knows
 
 
@@ -36,14 +36,16 @@ def read_photos(predictor: Predictor, images: Sequence, typical: np.ndarray) -> 
         images = [images]
     if not 1 <= len(images) <= MAX_PHOTOS:
         raise ClassError(f"a class is read from 1 to {MAX_PHOTOS} photos of it; got {len(images)}")
-    readings, domains = [], []
+    readings, domains, rows = [], [], []
     for i, image in enumerate(images, 1):
         try:
             features, logits = predictor.look(image)
         except ImageError as err:
             raise ClassError(f"photo {i} of {len(images)} cannot be read: {err}") from None
         readings.append(predictor.read_attributes(features))
+        rows.append(features)
         domains.append(predictor.domain(features, logits))
     per_photo = np.stack(readings)
     vector = typical + STRETCH * (per_photo.mean(axis=0) - typical)
-    return PhotoReading(np.clip(vector, predictor.scale.low, predictor.scale.high), per_photo, domains)
+    return PhotoReading(np.clip(vector, predictor.scale.low, predictor.scale.high), per_photo, np.stack(rows),
+                        domains)

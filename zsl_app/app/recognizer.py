@@ -28,7 +28,7 @@ class Recognizer:
         self.human_scale_max = predictor.scale.high
         self.info = predictor.info
         self._rules = ClassRules(attribute_names=self.attribute_names, scale=predictor.scale,
-                                 builtin=model.class_names)
+                                 builtin=model.class_names, feature_dim=len(model.scaler.low))
         self._classes = UserClasses(model, self._rules, model_id=predictor.model_id, path=classes_path)
         self.vocabulary = Vocabulary(self.attribute_names)
         self._lexicon = Lexicon.for_dataset(self.vocabulary, model.meta.get("dataset", ""))
@@ -96,11 +96,12 @@ class Recognizer:
                 return np.asarray(c.human, dtype=np.float32)
         raise ClassError(f"the model has no class {name!r}")
 
-    def add_class(self, name: str, attributes, *, normalised: bool = False) -> None:
-        """Validate, synthesize its features, fit its classifier row, persist; ClassError changes nothing."""
+    def add_class(self, name: str, attributes, *, normalised: bool = False, examples=()) -> None:
+        """Validate, synthesize its features, fit its classifier row, persist; ClassError changes nothing.
+        `examples`: features of photos of the class (a PhotoReading's), which then join its synthetic set."""
         self._classes.refresh()
         self._classes.add(self._rules.new_class(name, attributes, normalised=normalised,
-                                                existing=self._classes.names()))
+                                                existing=self._classes.names(), examples=examples))
 
     # --- describing a class: by parts, in words, with photos -> a vector to check, edit and add ---------
     def typical_attributes(self) -> np.ndarray:

@@ -1,5 +1,7 @@
 """The Classes tab: browse the model's classes and their attributes; add and remove classes of your own."""
 
+import functools
+
 import gradio as gr
 import numpy as np
 import pandas as pd
@@ -79,19 +81,22 @@ class ClassesTab:
                 editor = gr.Dataframe(self.template(None), label="attributes of the new class", interactive=True,
                                       static_columns=[0], max_height=480, datatype=["str", "number"],
                                       elem_id="new-vector")
-        self._describers(template, editor)
-        template.change(self.template, template, editor, api_name="template")
+        examples = gr.State([])  # features of the photos the editor was last read from: they join the class
+        self._describers(template, editor, examples)
+        template.change(dropping_examples(self.template), template, [editor, examples], api_name="template")
         # preprocess=False: `Uploads` checks the path (see predict); the parser names the user's file.
-        read = upload.upload(self.read_vector, upload, editor, api_name="read_vector", preprocess=False)
+        read = upload.upload(dropping_examples(self.read_vector), upload, [editor, examples], api_name="read_vector",
+                             preprocess=False)
         without_badges(read, [editor])
         self.lists = [*browser, template, removable]
-        for changed in (add.click(self.add_class, [name, editor], status, api_name="add_class"),
+        for changed in (add.click(self.add_class, [name, editor, examples], status, api_name="add_class"),
                         remove.click(self.remove_class, removable, status, api_name="remove_class")):
             without_badges(changed, [status])
             predict.rerun(changed.success(self.fresh_lists, self.filters, self.lists, api_visibility="private"))
 
-    def _describers(self, like, editor) -> None:
-        """Three ways to fill the editor as people describe a class: in words, from photos, by its parts."""
+    def _describers(self, like, editor, examples) -> None:
+        """Three ways to fill the editor as people describe a class: in words, from photos (whose features are
+        kept in `examples` until another way fills the editor), by its parts."""
         gr.Markdown(f"### Or describe it\n{glossary.DESCRIBE}")
         with gr.Tabs():
             with gr.Tab("in words"):
@@ -120,10 +125,12 @@ class ClassesTab:
                                          min_width=200) for g in groups]
                 parts = gr.Button("Set parts", elem_id="set-parts")
         describers = [
-            words.click(self.describe_words, [text, like], [editor, understood, unknown], api_name="describe_words"),
-            read.click(self.read_photos, photos, [editor, photo_note], api_name="read_photos", preprocess=False),
-            parts.click(self.describe_parts_of(groups), [like, strength, searched, *picks], editor,
-                        api_name="describe_parts")]
+            words.click(dropping_examples(self.describe_words), [text, like], [editor, understood, unknown, examples],
+                        api_name="describe_words"),
+            read.click(self.read_photos, photos, [editor, photo_note, examples], api_name="read_photos",
+                       preprocess=False),
+            parts.click(dropping_examples(self.describe_parts_of(groups)), [like, strength, searched, *picks],
+                        [editor, examples], api_name="describe_parts")]
         for event, outputs in zip(describers, ([editor, understood, unknown], [editor, photo_note], [editor])):
             without_badges(event, outputs)
 
@@ -224,7 +231,10 @@ class ClassesTab:
             raise refused(str(err), "Photos not read") from err
         notes = [f"{literal(photo.name)}: " + ("domain not checked" if d is None else domain_words(d))
                  for photo, d in zip(photos, reading.domain)]
-        return self.editor_table(reading.attributes), "\n\n".join(notes)
+        kept = "this photo" if len(photos) == 1 else f"these {len(photos)} photos"
+        notes.append(f"Added now, the class keeps {kept} as examples beside the attributes above (edit them "
+                     f"freely); filling the editor another way drops the photos.")
+        return self.editor_table(reading.attributes), "\n\n".join(notes), reading.features.tolist()
 
     def describe_parts_of(self, groups: list):
         """The event for the parts tab: the class to start from, how strongly, the values found by the search
@@ -252,13 +262,14 @@ class ClassesTab:
         return table
 
     # --- changes ---------------------------------------------------------------------------------
-    def add_class(self, name: str, table) -> str:
-        """Validate the edited vector, add the class (synthesize + refit); nothing changes on an error."""
+    def add_class(self, name: str, table, examples: list | None = None) -> str:
+        """Validate the edited vector, add the class (synthesize + refit) with the features of the photos it was
+        read from, if any; nothing changes on an error."""
         self.state.check_writable("adding classes")
         values = editor_values(table)
         try:
             with self.state.lock:
-                self.state.predictor.add_class(name, values)
+                self.state.predictor.add_class(name, values, examples=examples or ())
         except ClassError as err:
             raise refused(str(err), "Class not added") from err
         return f"added **{literal(' '.join(name.split()))}**: it now takes part in every prediction."
@@ -273,6 +284,16 @@ class ClassesTab:
         except ClassError as err:
             raise refused(str(err), "Class not removed") from err
         return f"removed **{literal(name)}**."
+
+
+def dropping_examples(fill):
+    """An event that fills the editor without photos, with [] for the examples state after its outputs: the
+    photos read before no longer join the class."""
+    @functools.wraps(fill)
+    def filled(*args):
+        out = fill(*args)
+        return (*out, []) if isinstance(out, tuple) else (out, [])
+    return filled
 
 
 def part_value(group: str, value: str) -> str:

@@ -31,7 +31,8 @@ NO_PHOTOS = ("no CUB photos on this server: put the CUB_200_2011 folder under th
              "`python app.py --download cub-images`")
 DESCRIBE = ("Describe the class the way people do: in words, from 1-5 photos of it, or by its parts. The editor "
             "above gets the vector, to check and edit before adding; what a description leaves unsaid comes from "
-            "the class chosen in 'start from' (from the typical seen class when that is all zeros).")
+            "the class chosen in 'start from' (from the typical seen class when that is all zeros). A class read "
+            "from photos also keeps the photos themselves as examples of it.")
 
 
 def intro(dataset: str | None, kinds: list[str]) -> str:
