@@ -8,6 +8,7 @@ import pytest
 
 from conftest import SAMPLES, needs_samples
 from zsl_app.app.cli import main
+from zsl_app.storage.paths import user_data_dir
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "assets" / "examples"
 
@@ -34,6 +35,18 @@ def test_dry_run_json_is_a_vector_attributes_reads(tmp_path, capsys):
     (tmp_path / "jay.json").write_text(json.dumps(vector))
     assert main(["--add-class", "Jay", "--attributes", str(tmp_path / "jay.json")]) == 0
     assert user_classes(capsys) == ["Jay"]
+
+
+@needs_samples
+def test_an_edited_photo_reading_is_added_with_its_photos(tmp_path, capsys):
+    photos = [str(p) for p in sorted(SAMPLES.glob("*.jpg"))[:2]]
+    assert main(["--add-class", "Edited", "--photos", *photos, "--dry-run", "--json"]) == 0
+    vector = json.loads(capsys.readouterr().out)
+    vector["crown color: red"] = 100
+    (tmp_path / "edited.json").write_text(json.dumps(vector))
+    assert main(["--add-class", "Edited", "--attributes", str(tmp_path / "edited.json"), "--photos", *photos]) == 0
+    [kept] = json.loads(next((user_data_dir() / "classes").glob("*.json")).read_text())["classes"]
+    assert kept["human"][list(vector).index("crown color: red")] == 100 and len(kept["examples"]) == 2
 
 
 @pytest.mark.parametrize("argv, message", [

@@ -88,7 +88,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help='a class in words, e.g. "small, red crown, black wings, white belly, short cone-shaped bill"')
     u.add_argument("--like", metavar="CLASS", help="--describe starts from this class (default: the typical one)")
     u.add_argument("--photos", metavar="PHOTO", nargs="+",
-                   help="1-5 photos of a class: it gets the attributes read in them")
+                   help="1-5 photos of a class: it gets the attributes read in them and keeps the photos as "
+                        "examples (with --attributes: that vector, e.g. a --dry-run's edited, and these photos)")
     u.add_argument("--dry-run", action="store_true",
                    help="with --add-class: show what --describe or --photos reads, add nothing (with --json: the "
                         "vector, as --attributes reads it)")
@@ -424,7 +425,9 @@ def add_class(args) -> int:
     check_class_source(args)
     predictor = Recognizer.load(args.model, backbone_weights=args.backbone_weights, device=pick_device(args.device))
     if args.attributes:
-        predictor.add_class(args.add_class, read_attribute_file(args.attributes), normalised=args.normalised)
+        examples = described(predictor, args)[1] if args.photos else ()  # an edited --dry-run vector + its photos
+        predictor.add_class(args.add_class, read_attribute_file(args.attributes), normalised=args.normalised,
+                            examples=examples)
     else:
         vector, examples = described(predictor, args)
         if args.dry_run:
@@ -437,13 +440,15 @@ def add_class(args) -> int:
 
 
 def check_class_source(args) -> None:
-    """Exactly one of --attributes, --describe, --photos; the options that go with each."""
+    """Exactly one of --attributes, --describe, --photos (or --attributes with the --photos it was read from);
+    the options that go with each."""
     given = [f for f, v in (("--attributes", args.attributes), ("--describe", args.describe),
                             ("--photos", args.photos)) if v]
-    if len(given) != 1:
+    if len(given) != 1 and given != ["--attributes", "--photos"]:
         got = f"; got {' and '.join(given)}" if given else ""
         raise ClassError("--add-class needs --attributes FILE (.csv or .json, one value per attribute), --describe "
-                         f"TEXT or --photos PHOTO [PHOTO ...], one of them{got}")
+                         f"TEXT or --photos PHOTO [PHOTO ...], one of them (or --attributes with the --photos it was "
+                         f"read from){got}")
     if args.like and not args.describe:
         raise ClassError("--like CLASS goes with --describe (the class a description starts from)")
     if args.normalised and not args.attributes or args.dry_run and args.attributes:
