@@ -45,7 +45,7 @@ SAMPLES = ROOT.parent / "shared" / "data" / "samples" / "cub"
 
 def parse() -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--model", nargs="+", help="checkpoints (default: both shipped models)")
+    p.add_argument("--model", nargs="+", help="checkpoints (default: the three shipped models)")
     p.add_argument("--data-root", default=str(ROOT.parent / "shared" / "data" / "xlsa17"))
     p.add_argument("--threads", type=int, default=1, help="torch threads")
     p.add_argument("--skip-readd", action="store_true", help="skip re-adding the 50 classes (the slow part)")
@@ -310,7 +310,8 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     root = resolve_data_root(args.data_root)
     bench = frozen = load_benchmark(root, "CUB", "effnetlite2")
-    checkpoints = args.model or [default_checkpoint(), ROOT / "weights" / "cub-dvae-effnetlite2-s0"]
+    checkpoints = args.model or [default_checkpoint(), *(ROOT / "weights" / f"cub-{m}-effnetlite2-s0"
+                                                         for m in ("vae-cflow", "dvae"))]
     report = {"command": " ".join(sys.argv), "threads": args.threads, "models": {}}
     vocabulary = Recognizer.load(checkpoints[0]).vocabulary
     lexicon = Lexicon.for_dataset(vocabulary, "CUB")
