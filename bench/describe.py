@@ -7,7 +7,6 @@ test numbers are reported, never chosen on. The numbers of the README's "Describ
 Results go to bench/results/describe.json (--out); user data to a temporary dir."""
 
 import argparse
-import dataclasses
 import glob
 import json
 import os
@@ -30,9 +29,8 @@ from zsl_app.app.photo_classes import STRETCH  # noqa: E402
 from zsl_app.app.predictor import Predictor, default_checkpoint  # noqa: E402
 from zsl_app.app.recognizer import Recognizer  # noqa: E402
 from zsl_app.core.attribute_reader import fit_readers, row_correlations  # noqa: E402
-from zsl_app.core.classifier import SoftmaxClassifier  # noqa: E402
 from zsl_app.core.metrics import harmonic_mean, mean_class_accuracy  # noqa: E402
-from zsl_app.core.model import ZSLModel, softmax  # noqa: E402
+from zsl_app.core.model import ZSLModel  # noqa: E402
 from zsl_app.storage.data import load_benchmark, validation_split  # noqa: E402
 from zsl_app.storage.paths import resolve_data_root  # noqa: E402
 
@@ -133,18 +131,18 @@ def readd(predictor: Predictor, bench, vectors: dict, examples: dict, scored: di
         kept = examples.get(route, {})
         alone = []
         for name in unseen:
-            reduced = without(model, [name])
+            reduced = model.without([name])
             overlay = add_rows(reduced, [(name, by_class[name], kept.get(name, []))], scale)
-            predicted = predict(reduced, overlay, bench.features[scored[name]])
+            predicted = top1(reduced, overlay, bench.features[scored[name]])
             alone.append(float((predicted == len(reduced.class_names)).mean()))
-        reduced = without(model, unseen)
+        reduced = model.without(unseen)
         overlay = add_rows(reduced, [(n, by_class[n], kept.get(n, [])) for n in unseen], scale)
         u_rows = np.concatenate([scored[n] for n in unseen])
         u_labels = np.concatenate([np.full(len(scored[n]), len(reduced.class_names) + i) for i, n in enumerate(unseen)])
         s_rows = bench.test_seen
         s_labels = np.array([reduced.class_names.index(bench.class_names[c]) for c in bench.labels[s_rows]])
-        u = mean_class_accuracy(predict(reduced, overlay, bench.features[u_rows]), u_labels)
-        s = mean_class_accuracy(predict(reduced, overlay, bench.features[s_rows]), s_labels)
+        u = mean_class_accuracy(top1(reduced, overlay, bench.features[u_rows]), u_labels)
+        s = mean_class_accuracy(top1(reduced, overlay, bench.features[s_rows]), s_labels)
         out[route] = {"top1_alone": 100 * mean(alone), "U": 100 * u, "S": 100 * s, "H": 100 * harmonic_mean(s, u),
                       "seconds": time.perf_counter() - started}
         print(f"  {route:22} top-1 alone {out[route]['top1_alone']:5.1f}   U {out[route]['U']:5.1f}  "
@@ -152,17 +150,9 @@ def readd(predictor: Predictor, bench, vectors: dict, examples: dict, scored: di
     return out
 
 
-def without(model: ZSLModel, names: list[str]) -> ZSLModel:
-    """The model with those classes' rows taken out (the trained rows of the others unchanged)."""
-    keep = [i for i, n in enumerate(model.class_names) if n not in names]
-    classifier = SoftmaxClassifier(model.classifier.linear.in_features, len(keep))
-    with torch.no_grad():
-        classifier.linear.weight.copy_(model.classifier.linear.weight[keep])
-        classifier.linear.bias.copy_(model.classifier.linear.bias[keep])
-    new_index = {old: new for new, old in enumerate(keep)}
-    return dataclasses.replace(model, classifier=classifier.eval(), class_names=[model.class_names[i] for i in keep],
-                               class_kinds=[model.class_kinds[i] for i in keep], attributes=model.attributes[keep],
-                               replay_y=np.array([new_index[int(y)] for y in model.replay_y]))
+def top1(model: ZSLModel, overlay: ClassOverlay, features: np.ndarray) -> np.ndarray:
+    """The app's top class of each row of features, among the model's classes and the overlay's."""
+    return Predictor(model, None, model_id="re-added").probabilities(features, overlay).argmax(axis=1)
 
 
 def add_rows(model: ZSLModel, classes: list[tuple[str, np.ndarray, np.ndarray]], scale) -> ClassOverlay:
@@ -174,12 +164,6 @@ def add_rows(model: ZSLModel, classes: list[tuple[str, np.ndarray, np.ndarray]],
                          [[float(v) for v in row] for row in photos])
         overlay = overlay.plus(user, *fitter.fit(overlay, user))
     return overlay
-
-
-def predict(model: ZSLModel, overlay: ClassOverlay, features: np.ndarray) -> np.ndarray:
-    embedded = model.embed(features)
-    logits = np.concatenate([model.logits(embedded), overlay.logits(embedded).cpu().numpy()], axis=1)
-    return softmax(model.calibrate(logits)).argmax(axis=1)
 
 
 # --- out of domain ----------------------------------------------------------------------------------

@@ -24,13 +24,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from zsl_app.app.classes import UserClass  # noqa: E402
 from zsl_app.app.overlay import ClassOverlay, RowFitter  # noqa: E402
 from zsl_app.app.photo_classes import STRETCH  # noqa: E402
+from zsl_app.app.predictor import Predictor  # noqa: E402
 from zsl_app.core.attribute_reader import fit_readers  # noqa: E402
 from zsl_app.core.attribute_scale import HumanScale, scale_of  # noqa: E402
 from zsl_app.core.backbones import create_backbone  # noqa: E402
-from zsl_app.core.classifier import SoftmaxClassifier  # noqa: E402
 from zsl_app.core.finetune import FinetuneConfig  # noqa: E402
 from zsl_app.core.metrics import harmonic_mean, mean_class_accuracy  # noqa: E402
-from zsl_app.core.model import ZSLModel, softmax  # noqa: E402
+from zsl_app.core.model import ZSLModel  # noqa: E402
 from zsl_app.protocol import resolve_spec  # noqa: E402
 from zsl_app.protocol.spec import head_defaults  # noqa: E402
 from zsl_app.protocol.finetune import check_rows_match, cut_of, load_photos, validation_bench  # noqa: E402
@@ -55,25 +55,12 @@ def fold_model(meta: dict, bench, split) -> ZSLModel:
     return model
 
 
-def without(model: ZSLModel, names: list[str]) -> ZSLModel:
-    """The model with those classes' rows taken out (the trained rows of the others unchanged)."""
-    keep = [i for i, n in enumerate(model.class_names) if n not in names]
-    classifier = SoftmaxClassifier(model.classifier.linear.in_features, len(keep))
-    with torch.no_grad():
-        classifier.linear.weight.copy_(model.classifier.linear.weight[keep])
-        classifier.linear.bias.copy_(model.classifier.linear.bias[keep])
-    new_index = {old: new for new, old in enumerate(keep)}
-    return dataclasses.replace(model, classifier=classifier.eval(), class_names=[model.class_names[i] for i in keep],
-                               class_kinds=[model.class_kinds[i] for i in keep], attributes=model.attributes[keep],
-                               replay_y=np.array([new_index[int(y)] for y in model.replay_y]))
-
-
 def readd(model: ZSLModel, scale: HumanScale, classes: list[tuple[str, np.ndarray, np.ndarray]], share: float,
           bench, scored: dict, seen_rows: np.ndarray) -> dict:
     """Every class re-added in turn (name, human vector, photo features), each fit against the ones before it;
     validation U on its unused photos, S on the held-out seen photos."""
     names = [n for n, _, _ in classes]
-    reduced = without(model, names)
+    reduced = model.without(names)
     fitter, overlay = RowFitter(reduced, example_share=share), ClassOverlay.empty(reduced)
     for name, human, photos in classes:
         user = UserClass(f"re-added {name}", list(human), [float(v) for v in scale.to_model(np.asarray(human))],
@@ -82,15 +69,10 @@ def readd(model: ZSLModel, scale: HumanScale, classes: list[tuple[str, np.ndarra
     u_rows = np.concatenate([scored[n] for n in names])
     u_labels = np.concatenate([np.full(len(scored[n]), len(reduced.class_names) + i) for i, n in enumerate(names)])
     s_labels = np.array([reduced.class_names.index(bench.class_names[c]) for c in bench.labels[seen_rows]])
-    u = mean_class_accuracy(predict(reduced, overlay, bench.features[u_rows]), u_labels)
-    s = mean_class_accuracy(predict(reduced, overlay, bench.features[seen_rows]), s_labels)
+    scorer = Predictor(reduced, None, model_id="re-added")  # the app's scores, the overlay's classes last
+    u = mean_class_accuracy(scorer.probabilities(bench.features[u_rows], overlay).argmax(axis=1), u_labels)
+    s = mean_class_accuracy(scorer.probabilities(bench.features[seen_rows], overlay).argmax(axis=1), s_labels)
     return {"U": round(100 * u, 2), "S": round(100 * s, 2), "H": round(100 * harmonic_mean(s, u), 2)}
-
-
-def predict(model: ZSLModel, overlay: ClassOverlay, features: np.ndarray) -> np.ndarray:
-    embedded = model.embed(features)
-    logits = np.concatenate([model.logits(embedded), overlay.logits(embedded).cpu().numpy()], axis=1)
-    return softmax(model.calibrate(logits)).argmax(axis=1)
 
 
 def main() -> None:

@@ -16,7 +16,7 @@ from zsl_app.app.classes import ClassError
 from zsl_app.app.predictor import Predictor, default_checkpoint
 from zsl_app.app.recognizer import Recognizer
 from zsl_app.core.classifier import SoftmaxClassifier
-from zsl_app.storage.checkpoint import CheckpointError
+from zsl_app.storage.checkpoint import CheckpointError, load_model
 from zsl_app.storage.data import load_benchmark
 from zsl_app.storage.paths import WEIGHTS_DIR
 
@@ -50,6 +50,21 @@ def test_predict_features_ranks_every_class(tiny):
     assert np.allclose(p.class_attributes(bench.class_names[3]), bench.original_attributes[3], atol=1e-3)
     with pytest.raises(ValueError, match=r"shape \(16,\)"):
         p.predict_features(np.zeros(5))
+
+
+def test_a_model_without_some_classes_keeps_the_others_as_trained(tiny):
+    bench, stem = tiny
+    model = load_model(stem)
+    gone = [model.class_names[1], model.class_names[-1]]
+    reduced = model.without(gone)
+    kept = [i for i, n in enumerate(model.class_names) if n not in gone]
+    assert reduced.class_names == [model.class_names[i] for i in kept] and len(kept) == len(model.class_names) - 2
+    x = bench.features[:5]
+    assert np.array_equal(reduced.logits(reduced.embed(x)), model.logits(model.embed(x))[:, kept])
+    stays = np.isin(model.replay_y, kept)
+    assert [reduced.class_names[y] for y in reduced.replay_y] == [model.class_names[y] for y in model.replay_y[stays]]
+    assert np.array_equal(reduced.replay_x, model.replay_x[stays]) and not stays.all()
+    assert len(model.class_names) == len(kept) + 2  # the model itself is unchanged
 
 
 def test_user_class_is_fit_persisted_and_removed(tiny):

@@ -1,6 +1,6 @@
 """A trained GZSL model: scaler -> head.embed -> classifier, over a named set of classes."""
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import torch
@@ -61,6 +61,23 @@ class ZSLModel:
     def probabilities(self, features: np.ndarray) -> np.ndarray:
         """Softmax over every class of the model (N, C)."""
         return softmax(self.scores(features))
+
+    def without(self, names) -> "ZSLModel":
+        """This model with those classes taken out: the other classes' trained rows unchanged, their seen replay
+        relabelled (the benches' "remove a class, add it back" measurements)."""
+        keep = [i for i, n in enumerate(self.class_names) if n not in set(names)]
+        linear = self.classifier.linear
+        classifier = SoftmaxClassifier(linear.in_features, len(keep)).to(linear.weight.device)
+        with torch.no_grad():
+            classifier.linear.weight.copy_(linear.weight[keep])
+            classifier.linear.bias.copy_(linear.bias[keep])
+        replay_x, replay_y = self.replay_x, self.replay_y
+        if replay_y is not None:  # the removed classes' replay goes with them, the rest is relabelled
+            kept = np.isin(replay_y, keep)
+            replay_x, replay_y = replay_x[kept], np.searchsorted(keep, replay_y[kept])
+        return replace(self, classifier=classifier.eval(), class_names=[self.class_names[i] for i in keep],
+                       class_kinds=[self.class_kinds[i] for i in keep], attributes=self.attributes[keep],
+                       replay_x=replay_x, replay_y=replay_y)
 
 
 def softmax(scores: np.ndarray) -> np.ndarray:
