@@ -140,6 +140,9 @@ def build_parser() -> argparse.ArgumentParser:
                         "network on the photos decoded every epoch, with --device cuda (hours on a CPU)")
     g.add_argument("--ft-epochs", type=int, help="fine-tune: passes over the photos (default 10)")
     g.add_argument("--ft-lr", type=float, help="fine-tune: learning rate of the backbone's top (default 3e-4)")
+    g.add_argument("--ft-augment", action=argparse.BooleanOptionalAction,
+                   help="fine-tune: train on mirrored photos and random crops (default: off on the activation "
+                        "cache, as chosen on validation; on with --ft-stages all)")
     g.add_argument("--device", default="auto", help="cpu, cuda, cuda:1 ... (default: cuda when present)")
     g.add_argument("--out", help="checkpoint folder (default: weights/runs/)")
     g.add_argument("--half", action="store_true", help="store the checkpoint's tensors as float16 (half the size)")
@@ -213,6 +216,9 @@ def stages_arg(text: str) -> int | str:
 def finetune_overrides(args) -> dict:
     """The fine-tune settings given on the command line."""
     out = {"stages": args.ft_stages, "epochs": args.ft_epochs, "lr": args.ft_lr}
+    augment = args.ft_augment if args.ft_augment is not None else args.ft_stages == WHOLE
+    if augment:
+        out.update(flip=True, crop=1)  # the top-stage settings before validation chose none
     return {k: v for k, v in out.items() if v is not None}
 
 

@@ -35,9 +35,9 @@ class FinetuneConfig:
     weight_decay: float = 1e-4  # AdamW, on the top's weights and the softmax
     batch_size: int = 64  # photos per step
     label_smoothing: float = 0.1  # of the seen-class cross-entropy
-    flip: bool = True  # train on mirrored photos too (the cache's second view)
-    crop: int = 1  # random crops of the cached maps: up to this many cells off each side (0: none); with
-    #                "all", random-resized crops of the photos (35-100% of their area) instead
+    flip: bool = False  # train on mirrored photos too (the cache's second view); off: chosen on validation
+    crop: int = 0  # random crops of the cached maps: up to this many cells off each side (0: none, chosen on
+    #                validation); with "all", any value above 0 means random-resized crops of the photos
 
     def __post_init__(self):
         if self.stages not in (1, 2, WHOLE):

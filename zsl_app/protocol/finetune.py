@@ -109,7 +109,8 @@ def finetune(photos: Photos, base: Backbone, rows: np.ndarray, config: FinetuneC
         train_top(top, as_tensor(photos.maps, rows), torch.as_tensor(labels), len(classes), config,
                   generator=generator, callback=callback, stage=stage)
     else:
-        train_top_on_photos(top, AugmentedPhotos(photos.paths(rows), labels, base.transform), len(classes), config,
+        shown = AugmentedPhotos(photos.paths(rows), labels, base.transform, flip=config.flip, crop=config.crop > 0)
+        train_top_on_photos(top, shown, len(classes), config,
                             lower=lambda pixels: base.net.bottom(base.transform.normalise(pixels).to(base.device), cut),
                             generator=generator, workers=photos.workers, callback=callback, stage=stage)
     round_to_half(top)

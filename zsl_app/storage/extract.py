@@ -38,23 +38,23 @@ class PhotoFolder(Dataset):
 
 
 class AugmentedPhotos(Dataset):
-    """Training photos of a whole-network fine-tune with their labels: a random-resized crop (35-100% of the
-    photo's area) at the recipe's size, mirrored half the time; randomness from the DataLoader worker's seed."""
+    """Training photos of a whole-network fine-tune with their labels, decoded every epoch: with `crop`, a
+    random-resized crop (35-100% of the photo's area) at the recipe's size, else the recipe's centre crop;
+    with `flip`, mirrored half the time; randomness from the DataLoader worker's seed."""
 
-    def __init__(self, paths: list[Path], labels: np.ndarray, transform: ResizeCrop):
+    def __init__(self, paths: list[Path], labels: np.ndarray, transform: ResizeCrop, *, flip: bool, crop: bool):
         from torchvision import transforms as T  # here, not at the top: --predict must not import torchvision
 
         self.paths, self.labels = paths, labels
-        self.augment = T.Compose([T.RandomResizedCrop(transform.crop, scale=(0.35, 1.0),
-                                                      interpolation=T.InterpolationMode.BICUBIC),
-                                  T.RandomHorizontalFlip()])
+        steps = [T.RandomResizedCrop(transform.crop, scale=(0.35, 1.0), interpolation=T.InterpolationMode.BICUBIC),
+                 T.PILToTensor()] if crop else [transform.pixels]
+        self.augment = T.Compose(steps + ([T.RandomHorizontalFlip()] if flip else []))  # (3, H, W) uint8
 
     def __len__(self) -> int:
         return len(self.paths)
 
     def __getitem__(self, i: int) -> tuple[torch.Tensor, int]:
-        image = self.augment(open_image(self.paths[i]).convert("RGB"))
-        return torch.from_numpy(np.asarray(image).copy()).permute(2, 0, 1), int(self.labels[i])  # (3, H, W) uint8
+        return self.augment(open_image(self.paths[i]).convert("RGB")), int(self.labels[i])
 
 
 def extract_features(images_root: str | os.PathLike, data_root: str | os.PathLike, dataset: str = "CUB",
