@@ -4,11 +4,13 @@ on the real CUB split files (no fine-tune ever sees a test photo, a validation-u
 import numpy as np
 import pytest
 import torch
+from PIL import Image
 
 from zsl_app.core.backbones import RANDOM, BackboneError, create_backbone
 from zsl_app.core.finetune import FinetuneConfig, Top, top_features, train_top
 from zsl_app.protocol import finetune as pipeline
 from zsl_app.storage.data import load_benchmark, validation_split
+from zsl_app.storage.extract import AugmentedPhotos
 from zsl_app.storage.finetuned import load_finetuned, save_finetuned
 
 from conftest import XLSA17, needs_real_cub
@@ -131,3 +133,19 @@ def test_the_whole_network_route_reads_only_the_photos_its_stage_may_see(lite0, 
     pipeline.final_finetune(bench, photos, lite0, whole, seed=0, backbone_dir=tmp_path)
     assert read[-1] == [tmp_path / photos.files[i] for i in bench.trainval]
     assert not test_files & {p for paths in read for p in paths}
+
+
+def test_whole_network_photos_are_augmented_only_when_the_settings_say(tmp_path):
+    """Without flip and crop a photo is shown as the recipe's centre crop, every epoch the same; with them,
+    random-resized crops and mirrors at the recipe's size."""
+    transform = create_backbone("effnet-lite0", weights=RANDOM).transform
+    rng = np.random.default_rng(0)
+    Image.fromarray(rng.integers(0, 256, (90, 120, 3), dtype=np.uint8)).save(tmp_path / "a.jpg")
+    plain = AugmentedPhotos([tmp_path / "a.jpg"], np.array([3]), transform, flip=False, crop=False)
+    pixels, label = plain[0]
+    assert label == 3 and torch.equal(pixels, transform.pixels(Image.open(tmp_path / "a.jpg")))
+    augmented = AugmentedPhotos([tmp_path / "a.jpg"], np.array([3]), transform, flip=True, crop=True)
+    torch.manual_seed(0)
+    views = [augmented[0][0] for _ in range(4)]
+    assert all(v.shape == pixels.shape and v.dtype == torch.uint8 for v in views)
+    assert any(not torch.equal(v, pixels) for v in views) and any(not torch.equal(v, views[0]) for v in views)

@@ -10,10 +10,11 @@ import scipy.io
 from PIL import Image
 
 from conftest import write_tiny_xlsa17
-from zsl_app.app.cli import main
+from zsl_app.app.cli import build_parser, finetune_overrides, main
 from zsl_app.app.predictor import Predictor
 from zsl_app.app.recognizer import Recognizer
 from zsl_app.core.backbones import create_backbone
+from zsl_app.core.finetune import FinetuneConfig
 from zsl_app.storage.finetuned import backbones_dir, load_finetuned
 from zsl_app.storage.paths import user_data_dir
 
@@ -142,6 +143,7 @@ def test_the_whole_network_fine_tunes_on_the_photos_and_serves_them(tmp_path, ca
     backbone_json = next(backbones_dir().glob("*.json"))
     meta = json.loads(backbone_json.read_text())
     assert meta["cut"] == 0 and meta["config"]["stages"] == "all" and "_blocks.0._project_conv.weight" in meta["trained"]
+    assert meta["config"]["flip"] and meta["config"]["crop"] == 1  # augmented by default on this route
     assert not list((user_data_dir() / "cache").glob("*.npy"))  # the photos themselves, no activation cache
     mat = scipy.io.loadmat(xlsa17 / "CUB" / f"{meta['features_name']}.mat")
     backbone = load_finetuned(backbone_json)
@@ -151,3 +153,12 @@ def test_the_whole_network_fine_tunes_on_the_photos_and_serves_them(tmp_path, ca
     assert np.abs(photo_path - mat["features"][:, rows].T).max() < 1e-4
     frozen = create_backbone("effnet-lite0").embed_images([Image.open(images / "images" / files[0]).convert("RGB")])
     assert np.abs(frozen - photo_path[:1]).max() > 1e-3  # a space of its own
+
+
+@pytest.mark.parametrize("given, augmented", [([], False), (["--ft-augment"], True),
+                                              (["--ft-stages", "all"], True),
+                                              (["--ft-stages", "all", "--no-ft-augment"], False)])
+def test_augmentation_is_off_on_the_cache_and_on_for_the_whole_network_unless_asked(given, augmented):
+    settings = finetune_overrides(build_parser().parse_args(["--train", "cub", *given]))
+    config = FinetuneConfig(**settings)
+    assert (config.flip, config.crop) == ((True, 1) if augmented else (False, 0))
