@@ -6,7 +6,10 @@ class from its true attribute vector. Nothing here reads a test photo or a test 
 
     python research/photo_classes.py --model weights/cub-vae-cflow-effnetlite2-s0 --data-root PATH/xlsa17
     python research/photo_classes.py --model weights/cub-dvae-effnetlite2-ft-90fc9e00-s0-20261202-055436 \\
-        --data-root PATH/xlsa17 --images PATH/CUB_200_2011     (a fine-tuned model: fold 1's own fine-tune)
+        --data-root PATH/xlsa17 --images PATH/CUB_200_2011     (a fine-tuned model: fold 1's own fine-tune,
+                                                               at the settings its backbone records)
+The fine-tuned model of the recorded results was the default of the time; it no longer ships: `python app.py
+--train cub --method dvae --finetune --ft-augment --images PATH --seed 0 --half` rebuilds it.
 """
 
 import argparse
@@ -37,6 +40,7 @@ from zsl_app.protocol.finetune import check_rows_match, cut_of, load_photos, val
 from zsl_app.protocol.run import fit_final  # noqa: E402
 from zsl_app.storage.checkpoint import read_metadata  # noqa: E402
 from zsl_app.storage.data import load_benchmark, validation_split  # noqa: E402
+from zsl_app.storage.finetuned import find_finetuned  # noqa: E402
 from zsl_app.storage.paths import user_data_dir  # noqa: E402
 
 SEED = 0  # of the photos drawn per class
@@ -94,7 +98,11 @@ def main() -> None:
     bench = load_benchmark(Path(args.data_root), "CUB", "effnetlite2")
     finetuned = meta["features"]["name"] != "effnetlite2"
     if finetuned:
-        base, config = create_backbone("effnet-lite2"), FinetuneConfig()
+        tuned = find_finetuned(meta["features"]["feature_space"], [Path(args.model).parent])
+        if tuned is None:
+            raise SystemExit(f"{args.model}: its fine-tuned backbone is not beside it, in weights/ or the user's")
+        base = create_backbone("effnet-lite2")
+        config = FinetuneConfig(**json.loads(tuned.read_text(encoding="utf-8"))["config"])  # the model's settings
         photos = load_photos(Path(args.images), bench.root / "att_splits.mat", base, cut_of(base, config),
                              user_data_dir() / "cache")
         check_rows_match(photos, bench)
