@@ -104,7 +104,7 @@ def main() -> None:
         base = create_backbone("effnet-lite2")
         config = FinetuneConfig(**json.loads(tuned.read_text(encoding="utf-8"))["config"])  # the model's settings
         photos = load_photos(Path(args.images), bench.root / "att_splits.mat", base, cut_of(base, config),
-                             user_data_dir() / "cache")
+                             user_data_dir() / "cache", views=config.views)
         check_rows_match(photos, bench)
         bench = validation_bench(bench, photos, base, config, fold=args.fold, holdout=0.2, seed=meta["seed"])
     split = validation_split(bench, args.fold)

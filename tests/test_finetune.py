@@ -10,6 +10,7 @@ from zsl_app.core.backbones import RANDOM, BackboneError, create_backbone
 from zsl_app.core.finetune import FinetuneConfig, Top, top_features, train_top
 from zsl_app.protocol import finetune as pipeline
 from zsl_app.storage.data import load_benchmark, validation_split
+from zsl_app.storage.activations import CacheKey, cached_lower, load_cache
 from zsl_app.storage.extract import AugmentedPhotos
 from zsl_app.storage.finetuned import load_finetuned, save_finetuned
 
@@ -149,3 +150,23 @@ def test_whole_network_photos_are_augmented_only_when_the_settings_say(tmp_path)
     views = [augmented[0][0] for _ in range(4)]
     assert all(v.shape == pixels.shape and v.dtype == torch.uint8 for v in views)
     assert any(not torch.equal(v, pixels) for v in views) and any(not torch.equal(v, views[0]) for v in views)
+
+
+def test_the_cache_holds_the_mirror_images_only_when_a_fine_tune_trains_on_them(lite0, tmp_path):
+    """One view without the flip (half the work); a flipping fine-tune rebuilds it with both views, which a
+    fine-tune without the flip then reuses; a fine-tune cannot flip on a one-view cache."""
+    rng = np.random.default_rng(0)
+    paths = []
+    for i in range(3):
+        paths.append(tmp_path / f"{i}.jpg")
+        Image.fromarray(rng.integers(0, 256, (70, 90, 3), dtype=np.uint8)).save(paths[-1])
+    cut = lite0.net.stage_starts[-1]
+    key = CacheKey.of(lite0.recipe, cut, [p.name for p in paths])
+    one = cached_lower(tmp_path, "c", key, paths, lite0, views=FinetuneConfig().views, workers=0)
+    assert one.shape[0] == 1 and load_cache(tmp_path, "c", key, views=2) is None
+    photos = pipeline.Photos([p.name for p in paths], np.arange(3), one, cut, tmp_path, workers=0)
+    with pytest.raises(ValueError, match="2 views"):
+        pipeline.finetune(photos, lite0, np.arange(3), FinetuneConfig(flip=True, epochs=1), seed=0)
+    both = cached_lower(tmp_path, "c", key, paths, lite0, views=FinetuneConfig(flip=True).views, workers=0)
+    assert both.shape[0] == 2 and np.array_equal(both[0], one[0]) and not np.array_equal(both[1], both[0])
+    assert load_cache(tmp_path, "c", key, views=1).shape[0] == 2

@@ -54,6 +54,11 @@ class FinetuneConfig:
         """Trained on the cached activations of the frozen lower stages (else on the photos)."""
         return self.stages != WHOLE
 
+    @property
+    def views(self) -> int:
+        """Views of each photo the cached route trains on: the photo, and its mirror image with `flip`."""
+        return 2 if self.flip else 1
+
     def trained_part(self) -> str:
         """What trains, in words: "the top 1 stage(s)" or "the whole network"."""
         return f"the top {self.stages} stage(s)" if self.cached else "the whole network"

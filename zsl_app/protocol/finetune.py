@@ -60,9 +60,10 @@ def cut_of(base: Backbone, config: FinetuneConfig) -> int:
 
 
 def load_photos(images_root: Path, att_splits: Path, base: Backbone, cut: int, cache_dir: Path, *,
-                workers: int = 2, progress=None, cache: bool = True) -> Photos:
+                views: int = 1, workers: int = 2, progress=None, cache: bool = True) -> Photos:
     """List the photos, label them from their class folders and cache the activations entering block `cut`
-    (`cache=False`: no cache, for a fine-tune that reads the photos themselves)."""
+    of their first `views` views (1: the photos, 2: and their mirror images; `cache=False`: no cache, for a
+    fine-tune that reads the photos themselves)."""
     files = read_images_txt(images_root)
     labels = class_labels(files, att_splits) - 1
     if not cache:
@@ -73,7 +74,8 @@ def load_photos(images_root: Path, att_splits: Path, base: Backbone, cut: int, c
     # Under torchrun one process per machine builds the cache; the machine's others then read it.
     maps = distributed.main_first(lambda: cached_lower(
         cache_dir, f"{att_splits.parent.name.lower()}-{base.name}-cut{cut}", key,
-        [images_root / "images" / f for f in files], base, workers=workers, progress=progress), per_machine=True)
+        [images_root / "images" / f for f in files], base, views=views, workers=workers, progress=progress),
+        per_machine=True)
     return Photos(files, labels, maps, cut, images_root / "images", workers)
 
 
@@ -102,11 +104,14 @@ def finetune(photos: Photos, base: Backbone, rows: np.ndarray, config: FinetuneC
     if photos.cut != cut:
         raise ValueError(f"the cached activations enter block {photos.cut}; {config.stages} trained stages "
                          f"start at block {cut}")
+    if config.cached and photos.maps.shape[0] < config.views:
+        raise ValueError(f"the fine-tune trains on {config.views} views of each photo; the cache holds "
+                         f"{photos.maps.shape[0]}")
     classes, labels = np.unique(photos.labels[rows], return_inverse=True)
     torch.manual_seed(seed)
     top, generator = Top(base.net, cut), torch.Generator().manual_seed(seed)
     if config.cached:
-        train_top(top, as_tensor(photos.maps, rows), torch.as_tensor(labels), len(classes), config,
+        train_top(top, as_tensor(photos.maps, rows, config.views), torch.as_tensor(labels), len(classes), config,
                   generator=generator, callback=callback, stage=stage)
     else:
         shown = AugmentedPhotos(photos.paths(rows), labels, base.transform, flip=config.flip, crop=config.crop > 0)
@@ -185,7 +190,7 @@ def photo_bench(dataset: str, base: Backbone, config: FinetuneConfig, where: Pho
     written from the cache when missing)."""
     folder = dataset_dir(where.data_root, dataset)
     photos = load_photos(where.images_root, folder / "att_splits.mat", base, cut_of(base, config), where.cache_dir,
-                         workers=where.workers, progress=extract_progress, cache=config.cached)
+                         views=config.views, workers=where.workers, progress=extract_progress, cache=config.cached)
 
     def base_features():  # under torchrun one process per machine writes it; the others find it written
         if not (folder / f"{base.features_name}.mat").is_file():
