@@ -5,9 +5,6 @@ Nothing here reads a test photo or a test score; the settings that ship are chos
 
     python research/finetune_validate.py --images PATH/CUB_200_2011 --data-root PATH/xlsa17 \\
         --method dvae --fold 1 --seed 0 --set stages=1 epochs=10 lr=1e-4
-
-`--crop 330` runs the same at another input resolution (shorter side resized in the same proportion as the
-backbone's own 292 / 260): a candidate feature recipe, not a registered backbone.
 """
 
 import argparse
@@ -21,9 +18,9 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from zsl_app.core.backbones import BACKBONES, create_backbone  # noqa: E402
 from zsl_app.core.finetune import FinetuneConfig  # noqa: E402
-from zsl_app.protocol.finetune import check_rows_match, cut_of, load_photos, validation_bench  # noqa: E402
+from zsl_app.protocol.finetune import (check_rows_match, cut_of, finetune_base, load_photos,  # noqa: E402
+                                       validation_bench)
 from zsl_app.protocol import resolve_spec  # noqa: E402
 from zsl_app.protocol.selection import select_settings  # noqa: E402
 from zsl_app.storage.data import load_benchmark  # noqa: E402
@@ -39,20 +36,6 @@ def parse_value(text: str):
     return {"true": True, "false": False}.get(text.lower(), text)
 
 
-def backbone_at(crop: int | None):
-    """EfficientNet-Lite2 as registered, or the same weights at a `crop` px input (its own recipe and cache)."""
-    if crop is None:
-        return create_backbone("effnet-lite2")
-    lite2 = BACKBONES.get("effnet-lite2")
-    resize = round(crop * lite2.config.resize / lite2.config.crop)
-    at = type(f"Lite2At{crop}", (lite2,), {
-        "config": dataclasses.replace(lite2.config, crop=crop, resize=resize),
-        "recipe": lite2.recipe.replace(f"crop {lite2.config.crop}, resize {lite2.config.resize}",
-                                       f"crop {crop}, resize {resize}"),
-        "name": f"effnet-lite2-{crop}"})
-    return at()
-
-
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--images", required=True, help="the CUB_200_2011 folder")
@@ -62,7 +45,6 @@ def main() -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--frozen", action="store_true", help="no fine-tune: the frozen features, for comparison")
     p.add_argument("--set", nargs="*", default=[], metavar="FIELD=VALUE", help="FinetuneConfig overrides")
-    p.add_argument("--crop", type=int, help="input resolution in px (default: the backbone's 260)")
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--out", help="append the result as a JSON line to this file")
     args = p.parse_args()
@@ -72,7 +54,7 @@ def main() -> None:
     config = FinetuneConfig(**{k: parse_value(v) for k, v in (s.split("=", 1) for s in args.set)})
     spec = resolve_spec("CUB", args.method, protocol={"folds": (args.fold,)}, seed=args.seed)
     if not args.frozen:
-        base = backbone_at(args.crop)
+        base = finetune_base("effnet-lite2", config)
         photos = load_photos(Path(args.images), bench.root / "att_splits.mat", base, cut_of(base, config),
                              user_data_dir() / "cache", views=config.views)
         check_rows_match(photos, bench)
@@ -81,7 +63,7 @@ def main() -> None:
     tuned_s = time.perf_counter() - started
     choice = select_settings(spec, bench)
     val = choice.val
-    row = {"method": args.method, "fold": args.fold, "seed": args.seed, **({"crop": args.crop} if args.crop else {}),
+    row = {"method": args.method, "fold": args.fold, "seed": args.seed,
            "finetune": None if args.frozen else dataclasses.asdict(config),
            "val": {k: round(val[k], 2) for k in ("U", "S", "H", "ZSL")},
            "chosen": {k: v for k, v in choice.to_meta().items() if k not in ("val", "val_per_fold")},

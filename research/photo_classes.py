@@ -30,13 +30,13 @@ from zsl_app.app.photo_classes import STRETCH  # noqa: E402
 from zsl_app.app.predictor import Predictor  # noqa: E402
 from zsl_app.core.attribute_reader import fit_readers  # noqa: E402
 from zsl_app.core.attribute_scale import HumanScale, scale_of  # noqa: E402
-from zsl_app.core.backbones import create_backbone  # noqa: E402
 from zsl_app.core.finetune import FinetuneConfig  # noqa: E402
 from zsl_app.core.metrics import harmonic_mean, mean_class_accuracy  # noqa: E402
 from zsl_app.core.model import ZSLModel  # noqa: E402
 from zsl_app.protocol import resolve_spec  # noqa: E402
 from zsl_app.protocol.spec import head_defaults  # noqa: E402
-from zsl_app.protocol.finetune import check_rows_match, cut_of, load_photos, validation_bench  # noqa: E402
+from zsl_app.protocol.finetune import (check_rows_match, cut_of, finetune_base, load_photos,  # noqa: E402
+                                       validation_bench)
 from zsl_app.protocol.run import fit_final  # noqa: E402
 from zsl_app.storage.checkpoint import read_metadata  # noqa: E402
 from zsl_app.storage.data import load_benchmark, validation_split  # noqa: E402
@@ -101,8 +101,8 @@ def main() -> None:
         tuned = find_finetuned(meta["features"]["feature_space"], [Path(args.model).parent])
         if tuned is None:
             raise SystemExit(f"{args.model}: its fine-tuned backbone is not beside it, in weights/ or the user's")
-        base = create_backbone("effnet-lite2")
-        config = FinetuneConfig(**json.loads(tuned.read_text(encoding="utf-8"))["config"])  # the model's settings
+        config = FinetuneConfig.recorded(json.loads(tuned.read_text(encoding="utf-8"))["config"])  # the model's
+        base = finetune_base("effnet-lite2", config)
         photos = load_photos(Path(args.images), bench.root / "att_splits.mat", base, cut_of(base, config),
                              user_data_dir() / "cache", views=config.views)
         check_rows_match(photos, bench)

@@ -81,6 +81,20 @@ def test_own_weights_file_is_named_in_the_recipe(tmp_path):
     assert backbone.recipe == f"{type(backbone).recipe}; weights finetuned.pth"
 
 
+@pytest.mark.parametrize("name, side, resize", [("effnet-lite0", 160, 183), ("resnet101", 320, 331)])
+def test_another_input_resolution_is_a_feature_space_of_its_own(name, side, resize):
+    native = create_backbone(name, weights=RANDOM)
+    other = create_backbone(name, weights=RANDOM, resolution=side)
+    assert (other.transform.crop, other.transform.resize, other.resolution) == (side, resize, side)
+    assert f"crop {side}, resize {resize}" in other.recipe and other.recipe != native.recipe
+    assert other.features_name == f"{native.features_name}-{side}"
+    assert other.preprocess(Image.new("RGB", (90, 60))).shape == (3, side, side)
+    same = create_backbone(name, weights=RANDOM, resolution=native.resolution)
+    assert (same.recipe, same.features_name) == (native.recipe, native.features_name)
+    with pytest.raises(BackboneError, match="64-1024 px"):
+        create_backbone(name, weights=RANDOM, resolution=5000)
+
+
 def test_resnet101_without_weights_says_where_to_put_them(tmp_path, monkeypatch):
     monkeypatch.setattr(resnet, "WEIGHTS_DIR", tmp_path / "weights")
     monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path / "hub"))

@@ -53,12 +53,19 @@ def test_training_changes_only_the_top_and_never_the_backbone(lite0):
     assert feats.shape == (40, 1280) and np.isfinite(feats).all()
 
 
+def test_a_recorded_config_without_a_resolution_ran_at_the_bases_own():
+    assert FinetuneConfig.recorded({"epochs": 3}) == FinetuneConfig(epochs=3, resolution=None)
+    assert FinetuneConfig.recorded({"resolution": 300}).resolution == 300
+
+
 def test_config_refuses_out_of_range_settings():
     with pytest.raises(ValueError, match="stages must be 1 or 2"):
         FinetuneConfig(stages=3)
     assert not FinetuneConfig(stages="all").cached and FinetuneConfig(stages=2).cached
     with pytest.raises(ValueError, match="epochs"):
         FinetuneConfig(epochs=0)
+    with pytest.raises(ValueError, match="resolution"):
+        FinetuneConfig(resolution=20)
 
 
 def test_resnet_cannot_be_cut():
@@ -67,19 +74,21 @@ def test_resnet_cannot_be_cut():
         backbone.check_finetunable()
 
 
-def test_saved_finetune_reproduces_its_features_through_the_photo_path(tmp_path):
-    base = create_backbone("effnet-lite0")
+@pytest.mark.parametrize("resolution", [None, 256])
+def test_saved_finetune_reproduces_its_features_through_the_photo_path(tmp_path, resolution):
+    base = create_backbone("effnet-lite0", resolution=resolution)
     cut = base.net.stage_starts[-1]
     top = Top(base.net, cut)
     with torch.no_grad():
         for p in top.trained.values():
             p.add_(0.01 * torch.randn_like(p))
-    images = torch.rand(3, 3, 224, 224)
+    images = torch.stack([base.preprocess(Image.new("RGB", (300, 200), colour)) for colour in ("red", "teal", "gray")])
     maps = base.embed_lower(images, cut)
     expected = top_features(top, maps)
     save_finetuned(tmp_path / "tuned", base, cut, top.state(), {"features_name": "lite0-ft"})
     tuned = load_finetuned(tmp_path / "tuned")
     assert tuned.features_name == "lite0-ft" and tuned.recipe != base.recipe
+    assert tuned.transform == base.transform and tuned.resolution == (resolution or 224)
     assert np.abs(tuned.embed(images).numpy() - expected).max() < 1e-2  # float16 storage
     (tmp_path / "tuned.safetensors").write_bytes((tmp_path / "tuned.safetensors").read_bytes()[:-8] + bytes(8))
     with pytest.raises(BackboneError, match="does not match the hash"):

@@ -162,3 +162,18 @@ def test_augmentation_is_off_on_the_cache_and_on_for_the_whole_network_unless_as
     settings = finetune_overrides(build_parser().parse_args(["--train", "cub", *given]))
     config = FinetuneConfig(**settings)
     assert (config.flip, config.crop) == ((True, 1) if augmented else (False, 0))
+
+
+def test_the_resolution_given_is_the_fine_tunes_and_its_saved_backbones(tmp_path):
+    """--ft-resolution: the cache, the frozen and fine-tuned features and the saved backbone are at that input."""
+    xlsa17 = write_tiny_xlsa17(tmp_path / "xlsa17", per_class=PER_CLASS)
+    images = photo_folder(tmp_path / "CUB_200_2011", xlsa17)
+    argv = ["--finetune", "cub", "--ft-resolution", "96", "--images", str(images), "--data-root", str(xlsa17),
+            "--device", "cpu", *QUICK]
+    assert main(argv) == 0
+    assert (xlsa17 / "CUB" / "effnetlite0-96.mat").is_file()
+    tuned = sorted((xlsa17 / "CUB").glob("effnetlite0-96-ft-*.mat"))
+    assert len(tuned) == 1 and sorted(user_data_dir().glob("cache/cub-effnetlite0-96-cut*.npy"))
+    backbone = load_finetuned(backbones_dir() / f"cub-{tuned[0].stem}.json")
+    assert backbone.resolution == 96 and json.loads(backbones_dir().joinpath(f"cub-{tuned[0].stem}.json")
+                                                     .read_text())["config"]["resolution"] == 96

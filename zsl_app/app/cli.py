@@ -18,7 +18,8 @@ from zsl_app.core.finetune import WHOLE
 from zsl_app.core.heads import HEADS, head_names
 from zsl_app.protocol import RunSpec, resolve_spec
 from zsl_app.protocol.calibration import CALIBRATIONS
-from zsl_app.protocol.finetune import PhotoRun, final_finetune, photo_bench, photo_stages, refinetuned_folds
+from zsl_app.protocol.finetune import (PhotoRun, final_finetune, finetune_base, photo_bench, photo_stages,
+                                       refinetuned_folds)
 from zsl_app.protocol.reading import reading_for
 from zsl_app.protocol.run import evaluate_model, run_protocol
 from zsl_app.protocol.stages import FINAL, features_hook
@@ -140,6 +141,8 @@ def build_parser() -> argparse.ArgumentParser:
                         "network on the photos decoded every epoch, with --device cuda (hours on a CPU)")
     g.add_argument("--ft-epochs", type=int, help="fine-tune: passes over the photos (default 10)")
     g.add_argument("--ft-lr", type=float, help="fine-tune: learning rate of the backbone's top (default 3e-4)")
+    g.add_argument("--ft-resolution", type=int, metavar="PX",
+                   help="fine-tune: input side in px of the fine-tuned backbone (default: RES_DEFAULT)")
     g.add_argument("--ft-augment", action=argparse.BooleanOptionalAction,
                    help="fine-tune: train on mirrored photos and random crops (default: off on the activation "
                         "cache, as chosen on validation; on with --ft-stages all)")
@@ -215,7 +218,7 @@ def stages_arg(text: str) -> int | str:
 
 def finetune_overrides(args) -> dict:
     """The fine-tune settings given on the command line."""
-    out = {"stages": args.ft_stages, "epochs": args.ft_epochs, "lr": args.ft_lr}
+    out = {"stages": args.ft_stages, "epochs": args.ft_epochs, "lr": args.ft_lr, "resolution": args.ft_resolution}
     augment = args.ft_augment if args.ft_augment is not None else args.ft_stages == WHOLE
     if augment:
         out.update(flip=True, crop=1)  # the top-stage settings before validation chose none
@@ -278,7 +281,7 @@ def training_data(args, spec: RunSpec, progress: TqdmProgress):
         return refinetuned_folds(bench, read_meta(tuned), photo_run(args), seed=spec.seed,
                                  holdout=spec.protocol.holdout, callback=progress,
                                  extract_progress=tqdm_progress("cache lower stages"))
-    base = create_backbone(args.backbone, weights=args.backbone_weights, device=spec.device)
+    base = finetune_base(args.backbone, spec.finetune, weights=args.backbone_weights, device=spec.device)
     warn_whole_on_cpu(spec)
     where = photo_run(args)
     print(f"{spec.dataset}: fine-tuning {spec.finetune.trained_part()} of {base.name} on the photos in "
@@ -313,7 +316,7 @@ def finetune(args) -> int:
         raise ValueError("--finetune needs a dataset (e.g. --finetune cub), or use it with --train cub")
     spec = resolve_spec(args.finetune, args.method, seed=args.seed, device=pick_device(args.device),
                         finetune=finetune_overrides(args))
-    base = create_backbone(args.backbone, weights=args.backbone_weights, device=spec.device)
+    base = finetune_base(args.backbone, spec.finetune, weights=args.backbone_weights, device=spec.device)
     warn_whole_on_cpu(spec)
     progress = TqdmProgress()
     bench, photos = photo_bench(spec.dataset, base, spec.finetune, photo_run(args),

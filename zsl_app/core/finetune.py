@@ -38,6 +38,7 @@ class FinetuneConfig:
     flip: bool = False  # train on mirrored photos too (the cache's second view); off: chosen on validation
     crop: int = 0  # random crops of the cached maps: up to this many cells off each side (0: none, chosen on
     #                validation); with "all", any value above 0 means random-resized crops of the photos
+    resolution: int | None = None  # input side in px of the fine-tuned backbone (None: the base's own)
 
     def __post_init__(self):
         if self.stages not in (1, 2, WHOLE):
@@ -48,6 +49,14 @@ class FinetuneConfig:
                 raise ValueError(f"fine-tune {name} must be between 1 and 10000; got {getattr(self, name)}")
         if not (0 < self.lr < 1 and 0 <= self.weight_decay < 1 and 0 <= self.label_smoothing < 1 and self.crop >= 0):
             raise ValueError(f"fine-tune settings out of range: {self}")
+        if self.resolution is not None and not 64 <= self.resolution <= 1024:
+            raise ValueError(f"fine-tune resolution must be 64-1024 px; got {self.resolution}")
+
+    @classmethod
+    def recorded(cls, settings: dict) -> "FinetuneConfig":
+        """The settings a fine-tune recorded; a field an older record lacks had the value it has now, except
+        the resolution: before it was a setting, every fine-tune ran at the base's own."""
+        return cls(**{"resolution": None, **settings})
 
     @property
     def cached(self) -> bool:

@@ -53,6 +53,11 @@ class Finetuned:
     rows: np.ndarray  # the photos it was trained on
 
 
+def finetune_base(name: str, config: FinetuneConfig, *, weights=None, device="cpu") -> Backbone:
+    """The backbone a fine-tune starts from: `name` at the settings' input resolution."""
+    return create_backbone(name, weights=weights, device=device, resolution=config.resolution)
+
+
 def cut_of(base: Backbone, config: FinetuneConfig) -> int:
     """The first trained block: the start of the top `config.stages` stages (block 0 for the whole network)."""
     base.check_finetunable()
@@ -73,7 +78,7 @@ def load_photos(images_root: Path, att_splits: Path, base: Backbone, cut: int, c
     key = CacheKey.of(base.recipe, cut, files)
     # Under torchrun one process per machine builds the cache; the machine's others then read it.
     maps = distributed.main_first(lambda: cached_lower(
-        cache_dir, f"{att_splits.parent.name.lower()}-{base.name}-cut{cut}", key,
+        cache_dir, f"{att_splits.parent.name.lower()}-{base.features_name}-cut{cut}", key,
         [images_root / "images" / f for f in files], base, views=views, workers=workers, progress=progress),
         per_machine=True)
     return Photos(files, labels, maps, cut, images_root / "images", workers)
@@ -214,7 +219,7 @@ def refinetuned_folds(final: Benchmark, tuned_meta: dict, where: PhotoRun, *, se
                       callback: ProgressCallback | None = None, extract_progress=None) -> FeaturesFor:
     """For a features file made by a fine-tune: its validation folds need fine-tunes of their own (the file's
     backbone has seen every trainval photo), made with the settings it records."""
-    base = create_backbone(tuned_meta["base"])
-    config = FinetuneConfig(**tuned_meta["config"])
+    config = FinetuneConfig.recorded(tuned_meta["config"])
+    base = finetune_base(tuned_meta["base"], config)
     bench, photos = photo_bench(final.name, base, config, where, extract_progress=extract_progress)
     return finetuned_stages(bench, photos, base, config, final=final, seed=seed, holdout=holdout, callback=callback)

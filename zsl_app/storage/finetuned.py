@@ -44,7 +44,7 @@ def save_finetuned(path: Path, base: Backbone, cut: int, tensors: dict[str, torc
     with atomic_path(weights_path) as tmp:
         save_file(half, str(tmp))
     meta = {"format": FORMAT, "base": base.name, "base_recipe": base.recipe, "base_weights": base.weights_file,
-            "cut": cut, "trained": sorted(half), "recipe": finetuned_recipe(base.recipe, cut, half),
+            "resolution": base.resolution, "cut": cut, "trained": sorted(half), "recipe": finetuned_recipe(base.recipe, cut, half),
             "weights_sha256": hashlib.sha256(weights_path.read_bytes()).hexdigest(), **info}
     write_text_atomic(meta_path, json.dumps(meta, indent=1))
     return meta_path
@@ -71,7 +71,7 @@ def load_finetuned(path: str | Path, *, device: str = "cpu") -> Backbone:
     if hashlib.sha256(weights_path.read_bytes()).hexdigest() != meta.get("weights_sha256"):
         raise BackboneError(f"{weights_path} does not match the hash recorded in its JSON: the file changed "
                             f"or is damaged; fine-tune again")
-    backbone = create_backbone(meta["base"], device=device)
+    backbone = create_backbone(meta["base"], device=device, resolution=meta.get("resolution"))  # older: its own
     if backbone.recipe != meta["base_recipe"]:
         raise BackboneError(f"{path} fine-tunes '{meta['base_recipe']}', but {meta['base']} here is "
                             f"'{backbone.recipe}'")

@@ -6,11 +6,10 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from zsl_app.core.backbones import create_backbone
 from zsl_app.core.heads import HEADS
 from zsl_app.core.training import Cancelled, Progress
 from zsl_app.protocol import RunSpec, resolve_spec
-from zsl_app.protocol.finetune import PhotoRun, photo_stages
+from zsl_app.protocol.finetune import PhotoRun, finetune_base, photo_stages
 from zsl_app.protocol.reading import reading_for
 from zsl_app.protocol.run import run_protocol
 from zsl_app.protocol.stages import FINAL, features_hook
@@ -152,7 +151,7 @@ class TrainingJob:
         """The fine-tuned route: the cache, the final fine-tune now, each validation fold's when asked."""
         where = PhotoRun(images_root=images, data_root=self.data_root, cache_dir=user_data_dir() / "cache",
                          backbone_dir=backbones_dir())
-        return photo_stages(spec.dataset, create_backbone("effnet-lite2"), spec.finetune, where, seed=spec.seed,
+        return photo_stages(spec.dataset, finetune_base("effnet-lite2", spec.finetune), spec.finetune, where, seed=spec.seed,
                             holdout=spec.protocol.holdout, callback=self._on_progress,
                             extract_progress=lambda done, total: self._on_progress(
                                 Progress("cache lower stages", done, total)))

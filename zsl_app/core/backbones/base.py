@@ -1,6 +1,7 @@
 """The backbone interface: photo -> the recipe's preprocessing -> pretrained network -> feature vector."""
 
 import copy
+import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar, Sequence
@@ -19,6 +20,7 @@ RANDOM = "random"  # `weights=RANDOM`: untrained network, for tests only
 # effnet-lite2 ran ~25% faster than in chunks of 4, and 1.5-3x faster than in batches of 16.
 CHUNK = 2
 RESAMPLE = {"bicubic": Image.BICUBIC, "bilinear": Image.BILINEAR}
+RESOLUTIONS = range(64, 1025)  # input sides in px a backbone can be asked to run at
 
 
 class BackboneError(ValueError):
@@ -34,6 +36,10 @@ class ResizeCrop:
     resample: str  # "bicubic" or "bilinear" (PIL filters)
     mean: tuple[float, float, float]  # per channel, on the [0, 1] scale
     std: tuple[float, float, float]
+
+    def at(self, crop: int) -> "ResizeCrop":
+        """The same recipe at a `crop` px input, the shorter side resized in the same proportion."""
+        return dataclasses.replace(self, crop=crop, resize=round(crop * self.resize / self.crop))
 
     def __call__(self, image: Image.Image) -> torch.Tensor:
         """A PIL image -> (3, crop, crop) float32."""
@@ -61,7 +67,8 @@ class Backbone:
 
     Subclasses set the class attributes and implement `make_transform`, `build_network` and
     `default_weights`; `weights` is None (the official ImageNet weights), a path to a .pth file,
-    or "random" (tests only)."""
+    or "random" (tests only); `resolution` is the input side in px, None for the recipe's own (another
+    resolution is another feature space: its recipe and features name say so)."""
 
     name: ClassVar[str]
     feature_dim: ClassVar[int]
@@ -70,21 +77,42 @@ class Backbone:
     weights_file: ClassVar[str]  # file name of the official weights
     classifier_prefix: ClassVar[str]  # state-dict keys of the ImageNet classifier, kept apart from the network
 
-    def __init__(self, *, weights: str | Path | None = None, device: str | torch.device = "cpu"):
+    def __init__(self, *, weights: str | Path | None = None, device: str | torch.device = "cpu",
+                 resolution: int | None = None):
         self.device = torch.device(device)
         self.transform = self.make_transform()
+        self.recipe = type(self).recipe
+        if resolution is not None and resolution != self.transform.crop:
+            self.at_resolution(resolution)
         net = self.build_network()
         self.imagenet: nn.Linear | None = None  # the ImageNet classifier on the pooled features, when loaded
         self.imagenet_net: nn.Module | None = None  # the ImageNet network, once a fine-tune changed `net`
         if weights == RANDOM:
-            self.recipe = f"{type(self).recipe}; RANDOM weights (not a feature space)"
+            self.recipe = f"{self.recipe}; RANDOM weights (not a feature space)"
         else:
             path = Path(weights).expanduser() if weights else self.default_weights()
             self.load_weights(net, path)
             if path.name != self.weights_file:  # other weights, other space: say so in the recipe
-                self.recipe = f"{type(self).recipe}; weights {path.name}"
+                self.recipe = f"{self.recipe}; weights {path.name}"
         self.net = optimise_for_inference(net).to(self.device)
         self.imagenet_recipe = self.recipe  # the features `imagenet` classifies; a fine-tune changes `recipe`
+
+    def at_resolution(self, side: int) -> None:
+        """Run at a `side` px input: the transform, the recipe ("crop 330, resize 371") and the features name."""
+        if side not in RESOLUTIONS:
+            raise BackboneError(f"input resolution must be {RESOLUTIONS.start}-{RESOLUTIONS.stop - 1} px; got {side}")
+        old = self.transform
+        self.transform = old.at(side)
+        before, after = f"crop {old.crop}, resize {old.resize}", f"crop {side}, resize {self.transform.resize}"
+        if before not in self.recipe:
+            raise BackboneError(f"{self.name}'s recipe does not name its input size ({before!r})")
+        self.recipe = self.recipe.replace(before, after)
+        self.features_name = f"{type(self).features_name}-{side}"
+
+    @property
+    def resolution(self) -> int:
+        """The input side in px."""
+        return self.transform.crop
 
     # --- implemented by each backbone ----------------------------------------------------------
     @classmethod
@@ -206,9 +234,10 @@ def fold_batchnorms(net: nn.Module) -> None:
                 setattr(parent, bn_name, nn.Identity())
 
 
-def create_backbone(name: str, weights: str | Path | None = None, device: str | torch.device = "cpu") -> Backbone:
+def create_backbone(name: str, weights: str | Path | None = None, device: str | torch.device = "cpu", *,
+                    resolution: int | None = None) -> Backbone:
     """Build a registered backbone by name, e.g. `create_backbone("effnet-lite2")`."""
-    return BACKBONES.get(name)(weights=weights, device=device)
+    return BACKBONES.get(name)(weights=weights, device=device, resolution=resolution)
 
 
 def backbone_names() -> list[str]:
