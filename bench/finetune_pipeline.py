@@ -2,12 +2,14 @@
 final), head protocol (selection, final fit, test); print one number per stage and U / S / H / ZSL.
 
     python bench/finetune_pipeline.py --images PATH/CUB_200_2011 --data-root PATH/xlsa17 --method dvae \\
-        --seed 0 --threads 2 [--cache-dir EMPTY_DIR]
+        --seed 0 --threads 2 [--cache-dir EMPTY_DIR] [--set resolution=390] [--save weights]
 A --cache-dir without a cache times the caching too (it is made once per backbone and photo set).
 Several heads (`--method dvae vae-cflow dvae:ablation=base`) run one after another on the same seed's
 fine-tunes, which are made once (in the first head's run): what `python app.py --train cub --finetune
 --method M --seed S` computes for each, without repeating the fine-tunes.
-Results go to bench/results/finetune-pipeline-<method>-s<seed>.json, one per head."""
+--set changes fine-tune settings (FinetuneConfig fields); --save DIR saves the first head's model as `--train
+--half` would (model, fine-tuned backbone, photo reading).
+Results go to bench/results/finetune-pipeline-<method>[-<settings>]-s<seed>.json, one per head."""
 
 import argparse
 import json
@@ -20,10 +22,10 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from zsl_app.core.backbones import create_backbone  # noqa: E402
+from zsl_app.app.cli import save_trained  # noqa: E402
 from zsl_app.protocol import resolve_spec  # noqa: E402
 from zsl_app.protocol.spec import parse_overrides  # noqa: E402
-from zsl_app.protocol.finetune import PhotoRun, photo_stages  # noqa: E402
+from zsl_app.protocol.finetune import PhotoRun, finetune_base, photo_stages  # noqa: E402
 from zsl_app.protocol.run import run_protocol  # noqa: E402
 from zsl_app.storage.atomic import write_text_atomic  # noqa: E402
 from zsl_app.storage.finetuned import backbones_dir  # noqa: E402
@@ -60,12 +62,15 @@ def main() -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--cache-dir", help="activation cache folder (default: the user's)")
+    p.add_argument("--set", nargs="+", default=[], metavar="FIELD=VALUE", help="fine-tune settings")
+    p.add_argument("--save", metavar="DIR", help="save the first head's model here (fp16, as --half)")
     args = p.parse_args()
     torch.set_num_threads(args.threads)
     started = time.perf_counter()
-    specs = {label: head_spec(label, args.seed) for label in args.method}
+    finetune = parse_overrides(args.set)
+    specs = {label: head_spec(label, args.seed, finetune) for label in args.method}
     spec = next(iter(specs.values()))
-    base = create_backbone("effnet-lite2")
+    base = finetune_base("effnet-lite2", spec.finetune)
     where = PhotoRun(images_root=Path(args.images), data_root=Path(args.data_root),
                      cache_dir=Path(args.cache_dir) if args.cache_dir else user_data_dir() / "cache",
                      backbone_dir=backbones_dir())
@@ -81,16 +86,19 @@ def main() -> None:
                   "test": {k: round(result.test[k], 2) for k in ("U", "S", "H", "ZSL")},
                   "val": {k: round(result.selection.val[k], 2) for k in ("U", "S", "H", "ZSL")}}
         print(json.dumps(report, indent=1), flush=True)
-        out = Path(__file__).resolve().parent / "results" / f"finetune-pipeline-{label.replace(':', '-')}-s{args.seed}.json"
+        name = "-".join([label.replace(":", "-"), *(s.replace("=", "") for s in args.set), f"s{args.seed}"])
+        out = Path(__file__).resolve().parent / "results" / f"finetune-pipeline-{name}.json"
         write_text_atomic(out, json.dumps(report, indent=1))
+        if args.save and label == args.method[0]:
+            save_trained(result, stages, spec, Path(args.save), half=True)
         clock, started = StageClock(), time.perf_counter()
 
 
-def head_spec(label: str, seed: int):
+def head_spec(label: str, seed: int, finetune: dict):
     """`dvae:ablation=base` -> the run specification of that head on the fine-tuned photo route."""
     method, _, overrides = label.partition(":")
     return resolve_spec("cub", method, head=parse_overrides(overrides.split(",") if overrides else []),
-                        seed=seed, finetune={})
+                        seed=seed, finetune=finetune)
 
 
 if __name__ == "__main__":

@@ -142,7 +142,8 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--ft-epochs", type=int, help="fine-tune: passes over the photos (default 10)")
     g.add_argument("--ft-lr", type=float, help="fine-tune: learning rate of the backbone's top (default 3e-4)")
     g.add_argument("--ft-resolution", type=int, metavar="PX",
-                   help="fine-tune: input side in px of the fine-tuned backbone (default: RES_DEFAULT)")
+                   help="fine-tune: input side in px (default: the backbone's own, 260 for effnet-lite2); another "
+                        "resolution is a feature space of its own, with its own activation cache")
     g.add_argument("--ft-augment", action=argparse.BooleanOptionalAction,
                    help="fine-tune: train on mirrored photos and random crops (default: off on the activation "
                         "cache, as chosen on validation; on with --ft-stages all)")
@@ -298,16 +299,21 @@ def train(args) -> int:
     progress.close()
     if not distributed.is_main():
         return 0  # every rank holds the same model; rank 0 saves it
+    print_table(result.model.meta["metrics"], result.seconds)
+    save_trained(result, data, spec, Path(args.out) if args.out else WEIGHTS_DIR / "runs", half=args.half)
+    return 0
+
+
+def save_trained(result, data, spec: RunSpec, out: Path, *, half: bool) -> Path:
+    """A trained run into `out`: the model, its fine-tuned backbone (if any) and its photo reading."""
     bench = features_hook(data)(FINAL)
-    out = Path(args.out) if args.out else WEIGHTS_DIR / "runs"
     meta_path = save_model(result.model, out / run_name(out, bench.name, spec.method, bench.features_name,
-                                                        spec.seed), half=args.half)
+                                                        spec.seed), half=half)
     if spec.finetune is not None:
         print(f"saved {copy_beside(bench.feature_space, out)} (the fine-tuned backbone)")
-    print_table(result.model.meta["metrics"], result.seconds)
     print(f"saved {meta_path.with_suffix('.safetensors')} (+ .json)")
     write_reading(meta_path, bench)
-    return 0
+    return meta_path
 
 
 def finetune(args) -> int:
