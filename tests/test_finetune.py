@@ -1,6 +1,9 @@
 """Backbone fine-tuning: the cut network, training on cached maps, the saved backbone, and honest data use
 on the real CUB split files (no fine-tune ever sees a test photo, a validation-unseen photo or a held-out one)."""
 
+import dataclasses
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
@@ -16,7 +19,7 @@ from zsl_app.storage.finetuned import load_finetuned, save_finetuned
 
 from conftest import XLSA17, needs_real_cub
 
-QUICK = FinetuneConfig(epochs=1, batch_size=32, lr=1e-3)
+QUICK = FinetuneConfig(epochs=1, batch_size=32, lr=1e-3, resolution=None)  # at the test backbone's own input
 
 
 @pytest.fixture(scope="module")
@@ -51,6 +54,14 @@ def test_training_changes_only_the_top_and_never_the_backbone(lite0):
     assert all(torch.equal(v, lite0.net.state_dict()[k]) for k, v in before.items())  # the backbone is untouched
     feats = top_features(top, maps[0])
     assert feats.shape == (40, 1280) and np.isfinite(feats).all()
+
+
+def test_the_default_fine_tune_runs_at_the_resolution_chosen_on_validation_and_only_on_a_base_at_it(lite0):
+    assert pipeline.finetune_base("effnet-lite2", FinetuneConfig(), weights=RANDOM).resolution == 390
+    assert pipeline.finetune_base("effnet-lite2", FinetuneConfig(resolution=None), weights=RANDOM).resolution == 260
+    photos = pipeline.Photos(["a.jpg"], np.zeros(1, int), np.zeros((1, 1, 8, 2, 2), np.float16), 0, Path("."))
+    with pytest.raises(ValueError, match="390 px input; the base runs at 224 px"):
+        pipeline.finetune(photos, lite0, np.arange(1), FinetuneConfig(epochs=1), seed=0)
 
 
 def test_a_recorded_config_without_a_resolution_ran_at_the_bases_own():
@@ -132,7 +143,7 @@ def test_the_whole_network_route_reads_only_the_photos_its_stage_may_see(lite0, 
     read = []
     monkeypatch.setattr(pipeline, "train_top_on_photos", lambda top, dataset, *a, **k: read.append(dataset.paths))
     monkeypatch.setattr(pipeline, "embed_files", lambda paths, *a, **k: np.zeros((len(paths), 1280), np.float32))
-    whole = FinetuneConfig(stages="all", epochs=1)
+    whole = FinetuneConfig(stages="all", epochs=1, resolution=None)
     test_files = {tmp_path / photos.files[i] for i in np.union1d(bench.test_seen, bench.test_unseen)}
     for fold in (1, 2, 3):
         pipeline.validation_bench(bench, photos, lite0, whole, fold=fold, holdout=0.2, seed=0)
@@ -175,7 +186,7 @@ def test_the_cache_holds_the_mirror_images_only_when_a_fine_tune_trains_on_them(
     assert one.shape[0] == 1 and load_cache(tmp_path, "c", key, views=2) is None
     photos = pipeline.Photos([p.name for p in paths], np.arange(3), one, cut, tmp_path, workers=0)
     with pytest.raises(ValueError, match="2 views"):
-        pipeline.finetune(photos, lite0, np.arange(3), FinetuneConfig(flip=True, epochs=1), seed=0)
+        pipeline.finetune(photos, lite0, np.arange(3), dataclasses.replace(QUICK, flip=True), seed=0)
     both = cached_lower(tmp_path, "c", key, paths, lite0, views=FinetuneConfig(flip=True).views, workers=0)
     assert both.shape[0] == 2 and np.array_equal(both[0], one[0]) and not np.array_equal(both[1], both[0])
     assert load_cache(tmp_path, "c", key, views=1).shape[0] == 2

@@ -61,8 +61,8 @@ def trained(tmp_path_factory):
 
 def test_the_photo_route_writes_features_backbone_and_a_servable_model(trained):
     xlsa17, images, out = trained
-    assert (xlsa17 / "CUB" / "effnetlite0.mat").is_file()  # the frozen space, written from the cache
-    tuned = sorted((xlsa17 / "CUB").glob("effnetlite0-ft-*.mat"))
+    assert (xlsa17 / "CUB" / "effnetlite0-390.mat").is_file()  # the frozen space at the default input, from the cache
+    tuned = sorted((xlsa17 / "CUB").glob("effnetlite0-390-ft-*.mat"))
     assert len(tuned) == 1
     checkpoint = next(p for p in out.glob("*.json") if json.loads(p.read_text()).get("format") == "zsl-app/1")
     backbone_json = next(p for p in out.glob("*.json")
@@ -79,8 +79,8 @@ def test_the_photo_route_writes_features_backbone_and_a_servable_model(trained):
 
 def test_a_finetuned_space_is_not_the_frozen_one(trained):
     xlsa17, _, _ = trained
-    frozen = create_backbone("effnet-lite0")
-    tuned = sorted((xlsa17 / "CUB").glob("effnetlite0-ft-*.mat"))[0]
+    frozen = create_backbone("effnet-lite0", resolution=FinetuneConfig().resolution)
+    tuned = sorted((xlsa17 / "CUB").glob("effnetlite0-390-ft-*.mat"))[0]
     assert cell(scipy.io.loadmat(tuned)["backbone"]) != frozen.recipe
 
 

@@ -142,8 +142,8 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--ft-epochs", type=int, help="fine-tune: passes over the photos (default 10)")
     g.add_argument("--ft-lr", type=float, help="fine-tune: learning rate of the backbone's top (default 3e-4)")
     g.add_argument("--ft-resolution", type=int, metavar="PX",
-                   help="fine-tune: input side in px (default: the backbone's own, 260 for effnet-lite2); another "
-                        "resolution is a feature space of its own, with its own activation cache")
+                   help="fine-tune: input side in px (default 390, chosen on validation with effnet-lite2, whose "
+                        "own is 260); each resolution is a feature space of its own, with its own activation cache")
     g.add_argument("--ft-augment", action=argparse.BooleanOptionalAction,
                    help="fine-tune: train on mirrored photos and random crops (default: off on the activation "
                         "cache, as chosen on validation; on with --ft-stages all)")

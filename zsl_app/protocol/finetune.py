@@ -105,6 +105,9 @@ def check_rows_match(photos: Photos, bench: Benchmark) -> None:
 def finetune(photos: Photos, base: Backbone, rows: np.ndarray, config: FinetuneConfig, *, seed: int,
              callback: ProgressCallback | None = None, stage: str = "fine-tune") -> Finetuned:
     """Fine-tune the top of `base` on the photos `rows` (their classes are the softmax's), then embed every photo."""
+    if config.resolution not in (None, base.resolution):
+        raise ValueError(f"the fine-tune settings ask for a {config.resolution} px input; the base runs at "
+                         f"{base.resolution} px (make it with finetune_base)")
     cut = cut_of(base, config)
     if photos.cut != cut:
         raise ValueError(f"the cached activations enter block {photos.cut}; {config.stages} trained stages "
