@@ -114,19 +114,19 @@ def test_predictions_use_the_reading_when_the_model_has_one(tiny):
     assert not far.domain.in_domain and far.domain.similarity < reading.domain.min_similarity
 
 
-def test_a_finetuned_space_gets_the_imagenet_cue_from_its_base_features_file(tmp_path):
+@pytest.mark.parametrize("side", [None, 300])  # the base's own input, and a fine-tune at another resolution
+def test_a_finetuned_space_gets_the_imagenet_cue_from_its_base_features_file(tmp_path, side):
     root = write_tiny_xlsa17(tmp_path, dim=1280)
     mat = scipy.io.loadmat(root / "CUB" / "tinyfeat.mat")
-    base_recipe = create_backbone("effnet-lite0").recipe
+    base = create_backbone("effnet-lite0", resolution=side)
     tuned = {**{k: mat[k] for k in ("features", "labels")}, "features": mat["features"] * 1.5}
-    scipy.io.savemat(root / "CUB" / "tuned.mat", {**tuned, "backbone": f"{base_recipe}; blocks from 12 fine-tuned (x)"})
+    scipy.io.savemat(root / "CUB" / "tuned.mat", {**tuned, "backbone": f"{base.recipe}; blocks from 12 fine-tuned (x)"})
     tuned_bench = load_benchmark(root, "CUB", "tuned")
     assert reading_for(tuned_bench).domain.imagenet_classes == ()  # no base features file yet: similarity alone
-    scipy.io.savemat(root / "CUB" / "effnetlite0.mat", {**{k: mat[k] for k in ("features", "labels")},
-                                                       "backbone": base_recipe})
+    scipy.io.savemat(root / "CUB" / f"{base.features_name}.mat", {**{k: mat[k] for k in ("features", "labels")},
+                                                                 "backbone": base.recipe})
     reading = reading_for(tuned_bench)
-    base_logits = create_backbone("effnet-lite0").imagenet_logits(load_benchmark(root, "CUB", "effnetlite0").features)
-    expected = fit_reading(tuned_bench, base_logits)
+    expected = fit_reading(tuned_bench, base.imagenet_logits(load_benchmark(root, "CUB", base.features_name).features))
     assert reading.domain.imagenet_classes == IMAGENET_DOMAINS["CUB"][1]
     assert reading.domain.min_probability == expected.domain.min_probability > 0
 
@@ -163,10 +163,13 @@ def test_shipped_reading_reads_unseen_photos_and_flags_few_cub_photos():
 
 
 @pytest.fixture(scope="module")
-def shipped():
+def shipped(tmp_path_factory):
+    """The shipped default, with a user data dir of its own (module fixtures start before the per-test one)."""
     if not (SAMPLES / "manifest.csv").is_file():
         pytest.skip(f"sample photos not found at {SAMPLES}")
-    return Recognizer.load()
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("ZSL_USER_DIR", str(tmp_path_factory.mktemp("user")))
+        yield Recognizer.load()
 
 
 @needs_samples

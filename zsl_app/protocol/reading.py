@@ -3,6 +3,7 @@ penalty (mean correlation of the attributes read in photos of validation classes
 and the domain thresholds (the share of validation photos each cue may flag)."""
 
 import dataclasses
+import re
 
 import numpy as np
 
@@ -59,17 +60,24 @@ def reading_for(bench: Benchmark) -> Reading:
     """`fit_reading` with the ImageNet logits of the backbone the benchmark's features come from: its own
     features, or for a fine-tuned space those of the base network (its features file beside, same photos);
     without that backbone or file, the feature-space cue alone."""
+    input_side = re.search(r"crop (\d+), resize", bench.feature_space)
     for name in backbone_names():
         cls = BACKBONES.get(name)
-        if bench.feature_space == cls.recipe or bench.feature_space.startswith(f"{cls.recipe}; blocks from"):
-            return fit_reading(bench, _imagenet_logits(name, bench))
+        side = int(input_side[1]) if input_side else cls.make_transform().crop
+        try:
+            recipe = cls.recipe_at(side)
+        except BackboneError:  # a recipe that does not name its input: only its own
+            recipe = cls.recipe
+        if bench.feature_space == recipe or bench.feature_space.startswith(f"{recipe}; blocks from"):
+            return fit_reading(bench, _imagenet_logits(name, side, bench))
     return fit_reading(bench)
 
 
-def _imagenet_logits(backbone_name: str, bench: Benchmark) -> np.ndarray | None:
-    """The official backbone's ImageNet logits of the benchmark's photos, from its ImageNet features."""
+def _imagenet_logits(backbone_name: str, side: int, bench: Benchmark) -> np.ndarray | None:
+    """The official backbone's ImageNet logits of the benchmark's photos (at their `side` px input), from its
+    ImageNet features."""
     try:
-        backbone = create_backbone(backbone_name)
+        backbone = create_backbone(backbone_name, resolution=side)
         base = bench if bench.feature_space == backbone.recipe else \
             load_benchmark(bench.root.parent, bench.name, backbone.features_name)
     except (BackboneError, DataError):  # weights not installed, no base features file: no ImageNet cue

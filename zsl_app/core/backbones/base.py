@@ -101,13 +101,18 @@ class Backbone:
         """Run at a `side` px input: the transform, the recipe ("crop 330, resize 371") and the features name."""
         if side not in RESOLUTIONS:
             raise BackboneError(f"input resolution must be {RESOLUTIONS.start}-{RESOLUTIONS.stop - 1} px; got {side}")
-        old = self.transform
-        self.transform = old.at(side)
-        before, after = f"crop {old.crop}, resize {old.resize}", f"crop {side}, resize {self.transform.resize}"
-        if before not in self.recipe:
-            raise BackboneError(f"{self.name}'s recipe does not name its input size ({before!r})")
-        self.recipe = self.recipe.replace(before, after)
+        self.transform = self.transform.at(side)
+        self.recipe = self.recipe_at(side)
         self.features_name = f"{type(self).features_name}-{side}"
+
+    @classmethod
+    def recipe_at(cls, side: int) -> str:
+        """The recipe at a `side` px input: its own with the input size changed ("crop 330, resize 371")."""
+        own = cls.make_transform()
+        before, after = f"crop {own.crop}, resize {own.resize}", f"crop {side}, resize {own.at(side).resize}"
+        if before not in cls.recipe:
+            raise BackboneError(f"{cls.name}'s recipe does not name its input size ({before!r})")
+        return cls.recipe.replace(before, after)
 
     @property
     def resolution(self) -> int:
