@@ -101,6 +101,10 @@ def test_saved_finetune_reproduces_its_features_through_the_photo_path(tmp_path,
     assert tuned.features_name == "lite0-ft" and tuned.recipe != base.recipe
     assert tuned.transform == base.transform and tuned.resolution == (resolution or 224)
     assert np.abs(tuned.embed(images).numpy() - expected).max() < 1e-2  # float16 storage
+    photos = [Image.new("RGB", (300, 200), colour) for colour in ("red", "teal")]
+    features, logits = tuned.look(photos)  # the frozen stages once, then the tuned top and the ImageNet one
+    assert np.abs(features - tuned.embed_images(photos)).max() < 1e-5
+    assert np.abs(logits - base.imagenet_logits(base.embed_images(photos))).max() < 1e-3
     (tmp_path / "tuned.safetensors").write_bytes((tmp_path / "tuned.safetensors").read_bytes()[:-8] + bytes(8))
     with pytest.raises(BackboneError, match="does not match the hash"):
         load_finetuned(tmp_path / "tuned")

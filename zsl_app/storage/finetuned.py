@@ -80,7 +80,7 @@ def load_finetuned(path: str | Path, *, device: str = "cpu") -> Backbone:
     if sorted(tensors) != meta["trained"] or any(k not in params or params[k].shape != v.shape
                                                  for k, v in tensors.items()):
         raise BackboneError(f"{weights_path} does not hold tensors of {meta['base']}'s top from block {meta['cut']}")
-    backbone.keep_imagenet_network()  # the out-of-domain check reads the ImageNet classifier on the base features
+    backbone.keep_imagenet_network(meta["cut"])  # the out-of-domain check reads the ImageNet classifier on the base features
     with torch.no_grad():
         for name, value in tensors.items():
             params[name].copy_(value.float())
