@@ -60,7 +60,9 @@ def test_a_model_without_some_classes_keeps_the_others_as_trained(tiny):
     kept = [i for i, n in enumerate(model.class_names) if n not in gone]
     assert reduced.class_names == [model.class_names[i] for i in kept] and len(kept) == len(model.class_names) - 2
     x = bench.features[:5]
-    assert np.array_equal(reduced.logits(reduced.embed(x)), model.logits(model.embed(x))[:, kept])
+    # equal up to float rounding: a matrix product of another width may sum in another order on some CPUs
+    np.testing.assert_allclose(reduced.logits(reduced.embed(x)), model.logits(model.embed(x))[:, kept],
+                               rtol=1e-5, atol=1e-6)
     stays = np.isin(model.replay_y, kept)
     assert [reduced.class_names[y] for y in reduced.replay_y] == [model.class_names[y] for y in model.replay_y[stays]]
     assert np.array_equal(reduced.replay_x, model.replay_x[stays]) and not stays.all()
