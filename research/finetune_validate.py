@@ -5,25 +5,38 @@ Nothing here reads a test photo or a test score; the settings that ship are chos
 
     python research/finetune_validate.py --images PATH/CUB_200_2011 --data-root PATH/xlsa17 \\
         --method dvae --fold 1 --seed 0 --set stages=1 epochs=10 lr=1e-4
+
+Head settings are studied the same way: `--head FIELD=VALUE` changes the head's Config, `--checkpoints N`
+scores N head snapshots evenly spaced over its training, and each snapshot's best validation report is
+printed under "per_length" (the protocol with 2 checkpoints over length L chooses among L/2 and L), so one
+long run shows every shorter one; `--grid FIELD=V1,V2` replaces the head's generation grid (e.g. the
+VAE-cFlow temperatures) for this run, and "per_option" gives the best report of each snapshot and option. `--fold-features DIR` keeps each fold fine-tune's features there and
+reuses them (the same settings, fold, seed and holdout give the same tensors on one machine).
 """
 
 import argparse
 import dataclasses
+import hashlib
 import json
 import sys
 import time
 from pathlib import Path
+from unittest import mock
 
+import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from zsl_app.core.finetune import FinetuneConfig  # noqa: E402
+from zsl_app.core.heads import HEADS  # noqa: E402
 from zsl_app.protocol.finetune import (check_rows_match, cut_of, finetune_base, load_photos,  # noqa: E402
                                        validation_bench)
 from zsl_app.protocol import resolve_spec  # noqa: E402
-from zsl_app.protocol.selection import select_settings  # noqa: E402
-from zsl_app.storage.data import load_benchmark  # noqa: E402
+from zsl_app.protocol.selection import fold_reports  # noqa: E402
+from zsl_app.protocol.spec import parse_overrides  # noqa: E402
+from zsl_app.storage.atomic import atomic_path, write_text_atomic  # noqa: E402
+from zsl_app.storage.data import Benchmark, load_benchmark  # noqa: E402
 from zsl_app.storage.paths import user_data_dir  # noqa: E402
 
 
@@ -45,6 +58,12 @@ def main() -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--frozen", action="store_true", help="no fine-tune: the frozen features, for comparison")
     p.add_argument("--set", nargs="*", default=[], metavar="FIELD=VALUE", help="FinetuneConfig overrides")
+    p.add_argument("--head", nargs="*", default=[], metavar="FIELD=VALUE", help="head Config overrides")
+    p.add_argument("--checkpoints", type=int, default=2, help="head snapshots scored (the protocol's 2 by default)")
+    p.add_argument("--grid", nargs="*", default=[], metavar="FIELD=V1,V2",
+                   help="generation options searched instead of the head's grid")
+    p.add_argument("--cache-dir", help="activation cache folder (default: the user's)")
+    p.add_argument("--fold-features", metavar="DIR", help="keep and reuse the fold fine-tunes' features here")
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--out", help="append the result as a JSON line to this file")
     args = p.parse_args()
@@ -52,26 +71,61 @@ def main() -> None:
     started = time.perf_counter()
     bench = load_benchmark(Path(args.data_root), "CUB", "effnetlite2")
     config = FinetuneConfig(**{k: parse_value(v) for k, v in (s.split("=", 1) for s in args.set)})
-    spec = resolve_spec("CUB", args.method, protocol={"folds": (args.fold,)}, seed=args.seed)
+    head = parse_overrides(args.head)
+    spec = resolve_spec("CUB", args.method, head=head, seed=args.seed,
+                        protocol={"folds": (args.fold,), "checkpoints": args.checkpoints})
     if not args.frozen:
-        base = finetune_base("effnet-lite2", config)
-        photos = load_photos(Path(args.images), bench.root / "att_splits.mat", base, cut_of(base, config),
-                             user_data_dir() / "cache", views=config.views)
-        check_rows_match(photos, bench)
-        bench = validation_bench(bench, photos, base, config, fold=args.fold, holdout=spec.protocol.holdout,
-                                 seed=args.seed)
+        cache = Path(args.cache_dir) if args.cache_dir else user_data_dir() / "cache"
+        bench = fold_bench(bench, Path(args.images), cache, config, fold=args.fold, holdout=spec.protocol.holdout,
+                           seed=args.seed, keep=Path(args.fold_features) if args.fold_features else None)
     tuned_s = time.perf_counter() - started
-    choice = select_settings(spec, bench)
-    val = choice.val
+    grid = {k: tuple(parse_value(v) for v in values.split(",")) for k, values in (g.split("=", 1) for g in args.grid)}
+    with mock.patch.object(HEADS.get(args.method), "selection_grid", grid or HEADS.get(args.method).selection_grid):
+        reports = fold_reports(spec, bench, args.fold)
+    best = max(reports, key=lambda c: reports[c]["H"])
     row = {"method": args.method, "fold": args.fold, "seed": args.seed,
-           "finetune": None if args.frozen else dataclasses.asdict(config),
-           "val": {k: round(val[k], 2) for k in ("U", "S", "H", "ZSL")},
-           "chosen": {k: v for k, v in choice.to_meta().items() if k not in ("val", "val_per_fold")},
+           "finetune": None if args.frozen else dataclasses.asdict(config), "head": head,
+           "val": rounded(reports[best]),
+           "chosen": {"length": best.length, **dict(best.options), "classifier_epochs": best.classifier_epochs,
+                      "gamma": best.gamma},
+           "per_length": {str(length): rounded(reports[max((c for c in reports if c.length == length),
+                                                            key=lambda c: reports[c]["H"])])
+                          for length in sorted({c.length for c in reports})},
+           "per_option": {" ".join([str(length), *(f"{k}={v}" for k, v in options)]):
+                          rounded(reports[max((c for c in reports if (c.length, c.options) == (length, options)),
+                                              key=lambda c: reports[c]["H"])])
+                          for length, options in sorted({(c.length, c.options) for c in reports})},
            "finetune_s": round(tuned_s, 1), "total_s": round(time.perf_counter() - started, 1)}
     print(json.dumps(row))
     if args.out:
         with open(args.out, "a") as f:
             f.write(json.dumps(row) + "\n")
+
+
+def rounded(report: dict) -> dict:
+    return {k: round(report[k], 2) for k in ("U", "S", "H", "ZSL")}
+
+
+def fold_bench(bench: Benchmark, images: Path, cache: Path, config: FinetuneConfig, *, fold: int, holdout: float,
+               seed: int, keep: Path | None) -> Benchmark:
+    """The benchmark in the space of fold `fold`'s own fine-tune, read from `keep` when a run made it there."""
+    key = json.dumps({"config": dataclasses.asdict(config), "fold": fold, "holdout": holdout, "seed": seed},
+                     sort_keys=True)
+    stem = keep / f"cub-fold{fold}-s{seed}-{hashlib.sha256(key.encode()).hexdigest()[:12]}" if keep else None
+    if stem and stem.with_suffix(".json").is_file():
+        recipe = json.loads(stem.with_suffix(".json").read_text())["recipe"]
+        return dataclasses.replace(bench, features=np.load(stem.with_suffix(".npy")),
+                                   features_name=f"{bench.features_name}-ft-val{fold}", feature_space=recipe)
+    base = finetune_base("effnet-lite2", config)
+    photos = load_photos(images, bench.root / "att_splits.mat", base, cut_of(base, config), cache, views=config.views)
+    check_rows_match(photos, bench)
+    tuned = validation_bench(bench, photos, base, config, fold=fold, holdout=holdout, seed=seed)
+    if stem:
+        keep.mkdir(parents=True, exist_ok=True)
+        with atomic_path(stem.with_suffix(".npy")) as tmp, open(tmp, "wb") as f:
+            np.save(f, tuned.features)
+        write_text_atomic(stem.with_suffix(".json"), json.dumps({"key": json.loads(key), "recipe": tuned.feature_space}))
+    return tuned
 
 
 if __name__ == "__main__":
