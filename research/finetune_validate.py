@@ -10,8 +10,9 @@ Head settings are studied the same way: `--head FIELD=VALUE` changes the head's 
 scores N head snapshots evenly spaced over its training, and each snapshot's best validation report is
 printed under "per_length" (the protocol with 2 checkpoints over length L chooses among L/2 and L), so one
 long run shows every shorter one; `--grid FIELD=V1,V2` replaces the head's generation grid (e.g. the
-VAE-cFlow temperatures) for this run, and "per_option" gives the best report of each snapshot and option. `--fold-features DIR` keeps each fold fine-tune's features there and
-reuses them (the same settings, fold, seed and holdout give the same tensors on one machine).
+VAE-cFlow temperatures) for this run, and "per_option" gives the best report of each snapshot and option.
+`--fold-features DIR` keeps each fold fine-tune's features there and reuses them (the same settings, fold,
+seed and holdout give the same tensors on one machine).
 """
 
 import argparse
@@ -40,15 +41,6 @@ from zsl_app.storage.data import Benchmark, load_benchmark  # noqa: E402
 from zsl_app.storage.paths import user_data_dir  # noqa: E402
 
 
-def parse_value(text: str):
-    for kind in (int, float):
-        try:
-            return kind(text)
-        except ValueError:
-            pass
-    return {"true": True, "false": False}.get(text.lower(), text)
-
-
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--images", required=True, help="the CUB_200_2011 folder")
@@ -70,7 +62,7 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     started = time.perf_counter()
     bench = load_benchmark(Path(args.data_root), "CUB", "effnetlite2")
-    config = FinetuneConfig(**{k: parse_value(v) for k, v in (s.split("=", 1) for s in args.set)})
+    config = FinetuneConfig(**parse_overrides(args.set))
     head = parse_overrides(args.head)
     spec = resolve_spec("CUB", args.method, head=head, seed=args.seed,
                         protocol={"folds": (args.fold,), "checkpoints": args.checkpoints})
@@ -79,21 +71,19 @@ def main() -> None:
         bench = fold_bench(bench, Path(args.images), cache, config, fold=args.fold, holdout=spec.protocol.holdout,
                            seed=args.seed, keep=Path(args.fold_features) if args.fold_features else None)
     tuned_s = time.perf_counter() - started
-    grid = {k: tuple(parse_value(v) for v in values.split(",")) for k, values in (g.split("=", 1) for g in args.grid)}
+    grid = {k: tuple(json.loads(f"[{values}]")) for k, _, values in (g.partition("=") for g in args.grid)}
     with mock.patch.object(HEADS.get(args.method), "selection_grid", grid or HEADS.get(args.method).selection_grid):
         reports = fold_reports(spec, bench, args.fold)
     best = max(reports, key=lambda c: reports[c]["H"])
     row = {"method": args.method, "fold": args.fold, "seed": args.seed,
            "finetune": None if args.frozen else dataclasses.asdict(config), "head": head,
-           "val": rounded(reports[best]),
+           "val": best_report(reports),
            "chosen": {"length": best.length, **dict(best.options), "classifier_epochs": best.classifier_epochs,
                       "gamma": best.gamma},
-           "per_length": {str(length): rounded(reports[max((c for c in reports if c.length == length),
-                                                            key=lambda c: reports[c]["H"])])
+           "per_length": {str(length): best_report(reports, lambda c, length=length: c.length == length)
                           for length in sorted({c.length for c in reports})},
            "per_option": {" ".join([str(length), *(f"{k}={v}" for k, v in options)]):
-                          rounded(reports[max((c for c in reports if (c.length, c.options) == (length, options)),
-                                              key=lambda c: reports[c]["H"])])
+                          best_report(reports, lambda c, key=(length, options): (c.length, c.options) == key)
                           for length, options in sorted({(c.length, c.options) for c in reports})},
            "finetune_s": round(tuned_s, 1), "total_s": round(time.perf_counter() - started, 1)}
     print(json.dumps(row))
@@ -102,8 +92,10 @@ def main() -> None:
             f.write(json.dumps(row) + "\n")
 
 
-def rounded(report: dict) -> dict:
-    return {k: round(report[k], 2) for k in ("U", "S", "H", "ZSL")}
+def best_report(reports: dict, among=lambda candidate: True) -> dict:
+    """The validation report of the best-H candidate `among` accepts, rounded."""
+    best = max((c for c in reports if among(c)), key=lambda c: reports[c]["H"])
+    return {k: round(reports[best][k], 2) for k in ("U", "S", "H", "ZSL")}
 
 
 def fold_bench(bench: Benchmark, images: Path, cache: Path, config: FinetuneConfig, *, fold: int, holdout: float,
@@ -121,7 +113,6 @@ def fold_bench(bench: Benchmark, images: Path, cache: Path, config: FinetuneConf
     check_rows_match(photos, bench)
     tuned = validation_bench(bench, photos, base, config, fold=fold, holdout=holdout, seed=seed)
     if stem:
-        keep.mkdir(parents=True, exist_ok=True)
         with atomic_path(stem.with_suffix(".npy")) as tmp, open(tmp, "wb") as f:
             np.save(f, tuned.features)
         write_text_atomic(stem.with_suffix(".json"), json.dumps({"key": json.loads(key), "recipe": tuned.feature_space}))
