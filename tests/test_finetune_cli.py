@@ -3,6 +3,7 @@ frozen stages, writes the frozen features, fine-tunes per stage, trains a head a
 photo path reproduces its fine-tuned features; bad photo folders fail before any training."""
 
 import json
+import shutil
 
 import numpy as np
 import pytest
@@ -15,8 +16,8 @@ from zsl_app.app.predictor import Predictor
 from zsl_app.app.recognizer import Recognizer
 from zsl_app.core.backbones import create_backbone
 from zsl_app.core.finetune import FinetuneConfig
-from zsl_app.storage.finetuned import backbones_dir, load_finetuned
-from zsl_app.storage.paths import user_data_dir
+from zsl_app.storage.finetuned import FORMAT, backbones_dir, load_finetuned
+from zsl_app.storage.paths import WEIGHTS_DIR, user_data_dir
 
 HEAD = ["--method", "vae-cflow", "--iters", "20", "--classifier-epochs", "2"]
 PER_CLASS = 10  # photos per class: 100 in all, cached in seconds
@@ -177,3 +178,41 @@ def test_the_resolution_given_is_the_fine_tunes_and_its_saved_backbones(tmp_path
     backbone = load_finetuned(backbones_dir() / f"cub-{tuned[0].stem}.json")
     assert backbone.resolution == 96 and json.loads(backbones_dir().joinpath(f"cub-{tuned[0].stem}.json")
                                                      .read_text())["config"]["resolution"] == 96
+
+
+def test_extract_through_a_saved_finetune_rebuilds_its_features_file(tmp_path, capsys):
+    """`--extract cub --backbone NAME|JSON` embeds the photos through a saved fine-tune: the rows its fine-tune
+    wrote, so the features file of a fine-tune in weights/ can be rebuilt on any machine that has the photos."""
+    xlsa17 = write_tiny_xlsa17(tmp_path / "xlsa17", per_class=PER_CLASS)
+    images = photo_folder(tmp_path / "CUB_200_2011", xlsa17)
+    argv = ["--finetune", "cub", "--ft-resolution", "96", "--images", str(images), "--data-root", str(xlsa17),
+            "--device", "cpu", *QUICK]
+    assert main(argv) == 0
+    tuned = next((xlsa17 / "CUB").glob("effnetlite0-96-ft-*.mat"))
+    written = scipy.io.loadmat(tuned)
+    for n, given in enumerate([tuned.stem, str(backbones_dir() / f"cub-{tuned.stem}.json")]):
+        root = tmp_path / f"rebuilt{n}"
+        (root / "CUB").mkdir(parents=True)
+        shutil.copyfile(xlsa17 / "CUB" / "att_splits.mat", root / "CUB" / "att_splits.mat")
+        assert main(["--extract", "cub", "--backbone", given, "--images", str(images), "--data-root", str(root),
+                     "--workers", "0"]) == 0
+        rebuilt = scipy.io.loadmat(root / "CUB" / tuned.name)
+        assert np.abs(rebuilt["features"] - written["features"]).max() < 1e-4
+        assert cell(rebuilt["backbone"]) == cell(written["backbone"])
+        assert f"--features {tuned.stem}" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("given, message", [
+    (["--backbone", "effnetlite0-96-ft-00000000"], "unknown backbone 'effnetlite0-96-ft-00000000'"),
+    (["--backbone", "no-such-net"], "unknown backbone 'no-such-net'"),
+    (["--backbone", "WEIGHTS", "--backbone-weights", "w.pth"], "applies to a registered backbone only"),
+])
+def test_extract_refuses_an_unknown_backbone_and_writes_nothing(tmp_path, given, message, capsys):
+    xlsa17 = write_tiny_xlsa17(tmp_path / "xlsa17", per_class=PER_CLASS)
+    images = photo_folder(tmp_path / "CUB_200_2011", xlsa17)
+    shipped = next(p for p in sorted(WEIGHTS_DIR.glob("*.json")) if json.loads(p.read_text()).get("format") == FORMAT)
+    given = [str(shipped) if arg == "WEIGHTS" else arg for arg in given]
+    before = sorted((xlsa17 / "CUB").iterdir())
+    assert main(["--extract", "cub", *given, "--images", str(images), "--data-root", str(xlsa17)]) == 2
+    assert message in capsys.readouterr().err
+    assert sorted((xlsa17 / "CUB").iterdir()) == before

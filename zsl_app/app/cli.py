@@ -13,7 +13,7 @@ import torch
 from tqdm import tqdm
 
 from zsl_app.core import distributed
-from zsl_app.core.backbones import BACKBONES, backbone_names, create_backbone
+from zsl_app.core.backbones import BACKBONES, backbone_names
 from zsl_app.core.finetune import WHOLE
 from zsl_app.core.heads import HEADS, head_names
 from zsl_app.protocol import RunSpec, resolve_spec
@@ -29,7 +29,7 @@ from zsl_app.storage.data.cub_images import download_cub_images, find_cub_images
 from zsl_app.storage.data.download import DownloadError, download_xlsa17
 from zsl_app.storage.extract import extract_features, tqdm_progress
 from zsl_app.storage.images import ImageError
-from zsl_app.storage.finetuned import backbones_dir, copy_beside, find_finetuned, read_meta
+from zsl_app.storage.finetuned import backbones_dir, copy_beside, find_finetuned, open_backbone, read_meta
 from zsl_app.storage.paths import WEIGHTS_DIR, resolve_data_root, user_data_dir
 from zsl_app.storage.reading_file import save_reading
 from zsl_app.storage.shards import SHARD_PHOTOS
@@ -98,7 +98,9 @@ def build_parser() -> argparse.ArgumentParser:
     x = p.add_argument_group("feature extraction")
     x.add_argument("--images", metavar="PATH", help="the extracted CUB_200_2011 folder "
                                                     "(default: the one --download cub-images made)")
-    x.add_argument("--backbone", default="effnet-lite2", choices=backbone_names(), help="default effnet-lite2")
+    x.add_argument("--backbone", default="effnet-lite2", metavar="NAME",
+                   help=f"{', '.join(backbone_names())} (default effnet-lite2); with --extract also a fine-tuned "
+                        f"backbone: its .json or its features name (e.g. effnetlite2-390-ft-548f0750)")
     x.add_argument("--batch-size", type=int, default=32, help="photos per network call (default 32)")
     x.add_argument("--workers", type=int, default=2, help="decoding processes (default 2)")
     x.add_argument("--shard-photos", type=int, default=SHARD_PHOTOS,
@@ -511,7 +513,7 @@ def extract(args) -> int:
     if images is None:
         raise DataError("no CUB photos found: pass --images PATH (the extracted CUB_200_2011 folder) or "
                         "run `python app.py --download cub-images` first")
-    backbone = create_backbone(args.backbone, weights=args.backbone_weights, device=pick_device(args.device))
+    backbone = open_backbone(args.backbone, weights=args.backbone_weights, device=pick_device(args.device))
     out = extract_features(images, resolve_data_root(args.data_root), args.extract, backbone,
                            batch_size=args.batch_size, workers=args.workers, progress=tqdm_progress(),
                            shard_photos=args.shard_photos)

@@ -9,7 +9,7 @@ from pathlib import Path
 import torch
 from safetensors.torch import load_file, save_file
 
-from zsl_app.core.backbones import Backbone, BackboneError, create_backbone
+from zsl_app.core.backbones import Backbone, BackboneError, backbone_names, create_backbone
 
 from .atomic import atomic_path, write_text_atomic
 from .paths import WEIGHTS_DIR, user_data_dir
@@ -94,15 +94,37 @@ def load_finetuned(path: str | Path, *, device: str = "cpu") -> Backbone:
 def find_finetuned(feature_space: str, folders: list[Path]) -> Path | None:
     """The fine-tuned backbone (JSON path) whose feature space is `feature_space`, searched in `folders`,
     then in weights/ and the user's backbones folder."""
+    return first_finetuned(lambda meta: meta.get("recipe") == feature_space, folders)
+
+
+def first_finetuned(matches, folders: list[Path]) -> Path | None:
+    """The first fine-tuned backbone's JSON whose metadata `matches`, in `folders`, weights/, then the user's."""
     for folder in [*folders, WEIGHTS_DIR, backbones_dir()]:
         for meta_path in sorted(Path(folder).glob("*.json")) if Path(folder).is_dir() else []:
             try:
                 meta = json.loads(meta_path.read_text(encoding="utf-8"))
             except (OSError, json.JSONDecodeError, UnicodeDecodeError):
                 continue
-            if isinstance(meta, dict) and meta.get("format") == FORMAT and meta.get("recipe") == feature_space:
+            if isinstance(meta, dict) and meta.get("format") == FORMAT and matches(meta):
                 return meta_path
     return None
+
+
+def open_backbone(name: str, *, weights: str | Path | None = None, device: str = "cpu") -> Backbone:
+    """A registered backbone (`effnet-lite2`) or a fine-tuned one, given by its JSON or by the name of its
+    features file (`effnetlite2-390-ft-548f0750`, looked up in weights/ and the user's backbones folder)."""
+    if name in backbone_names():
+        return create_backbone(name, weights=weights, device=device)
+    path = Path(name).expanduser()
+    found = path if path.suffix == ".json" and path.is_file() else \
+        first_finetuned(lambda meta: meta.get("features_name") == name, [])
+    if found is None:
+        raise BackboneError(f"unknown backbone {name!r}: give one of {', '.join(backbone_names())}, a fine-tuned "
+                            f"backbone's .json, or the features name of one in {WEIGHTS_DIR} or {backbones_dir()}")
+    if weights is not None:
+        raise BackboneError(f"{found} is a fine-tune on its base's official weights; --backbone-weights applies "
+                            f"to a registered backbone only")
+    return load_finetuned(found, device=device)
 
 
 def copy_beside(feature_space: str, folder: Path) -> Path:
