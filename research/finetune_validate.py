@@ -29,6 +29,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+import vae_cflow_prior  # noqa: E402,F401  (registers the research variants of VAE-cFlow's prior)
 from zsl_app.core.finetune import FinetuneConfig  # noqa: E402
 from zsl_app.core.heads import HEADS  # noqa: E402
 from zsl_app.protocol.finetune import (check_rows_match, cut_of, finetune_base, load_photos,  # noqa: E402
