@@ -1,8 +1,8 @@
 """Research variants of how VAE-cFlow models unseen classes, scored on validation before any may enter the
 product.
 
-`vae-cflow-att-noise`: VAE-cFlow generates an unseen class from p(z | a) = N(mu(a), sigma^2(a)), a network that sees only the
-~100-150 attribute vectors of the training classes. `att_noise` adds Gaussian noise of that standard
+`vae-cflow-att-noise`: VAE-cFlow generates an unseen class from p(z | a) = N(mu(a), sigma^2(a)), a network
+that sees only the ~100-150 attribute vectors of the training classes. `att_noise` adds Gaussian noise of that standard
 deviation to the prior network's attribute input while training (never when generating), so the map from
 attributes to the prior is fit on a neighbourhood of each seen class's vector rather than on the vector
 alone. CUB's class vectors are L2-normalised in 312 dimensions with a median nearest-neighbour distance
