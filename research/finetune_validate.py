@@ -116,7 +116,8 @@ def fold_bench(bench: Benchmark, images: Path, cache: Path, config: FinetuneConf
     if stem:
         with atomic_path(stem.with_suffix(".npy")) as tmp, open(tmp, "wb") as f:
             np.save(f, tuned.features)
-        write_text_atomic(stem.with_suffix(".json"), json.dumps({"key": json.loads(key), "recipe": tuned.feature_space}))
+        write_text_atomic(stem.with_suffix(".json"),
+                          json.dumps({"key": json.loads(key), "recipe": tuned.feature_space}))
     return tuned
 
 
