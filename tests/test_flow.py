@@ -34,3 +34,19 @@ def test_starts_as_identity_after_init_up_to_actnorm():
     x = torch.rand(32, 8)
     z, _ = flow(x)  # ActNorm standardises; couplings add zero at the start
     assert torch.allclose(z.std(0).sort().values, torch.ones(8), atol=0.2)
+
+
+
+def test_channels_constant_in_the_first_batch_are_centred_not_blown_up_over_many_steps():
+    torch.manual_seed(0)
+    x = torch.rand(64, 8)
+    x[:, :3] = 0.5  # constant in the init batch: near-duplicate photos, sparse features
+    flow = Flow(8, steps=8, hidden=16)
+    flow(x)  # data-dependent init; the couplings add 0, so every step sees three constant channels
+    assert torch.equal(flow.steps[0].norm.log_scale[:3], torch.zeros(3))  # only centred
+    assert torch.allclose(flow.steps[0].norm.log_scale[3:], -torch.log(x[:, 3:].std(0)))  # the others standardised
+    with torch.no_grad():  # a few training steps later the couplings write into those channels
+        for p in flow.parameters():
+            p.add_(0.05 * torch.randn_like(p))
+    z, log_det = flow(torch.rand(64, 8))
+    assert z.abs().max() < 1e3 and torch.isfinite(log_det)  # a 1e-3 std floor scaled them by 1000 per step

@@ -7,11 +7,15 @@ import torch
 from torch import nn
 
 
+MIN_STD = 1e-3  # ActNorm leaves channels below this std in its first batch unscaled
+
+
 class ActNorm(nn.Module):
     """Per-channel affine y = s * (x + b), initialised from the first batch to zero mean, unit variance.
 
-    The std is floored: sparse features (EfficientNet's are 40% zeros) leave some channels constant
-    in a batch, and an unfloored init turns them into 1e6 scales."""
+    A channel (nearly) constant in that batch is only centred: sparse or near-duplicate features leave
+    such channels, and scaling them by 1 / std, even floored at 1e-3, compounds over the flow's steps
+    (1000^K) until z overflows."""
 
     def __init__(self, dim: int):
         super().__init__()
@@ -22,7 +26,8 @@ class ActNorm(nn.Module):
     @torch.no_grad()
     def initialise(self, x: torch.Tensor) -> None:
         self.bias.copy_(-x.mean(0))
-        self.log_scale.copy_(-torch.log(x.std(0).clamp_min(1e-3)))
+        std = x.std(0)
+        self.log_scale.copy_(torch.where(std > MIN_STD, -torch.log(std), torch.zeros_like(std)))
         self.initialised.fill_(True)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
