@@ -14,7 +14,7 @@ from tqdm import tqdm
 
 from zsl_app.core import distributed
 from zsl_app.core.backbones import BACKBONES, backbone_names
-from zsl_app.core.finetune import WHOLE
+from zsl_app.core.finetune import WHOLE, is_finetuned_features
 from zsl_app.core.heads import HEADS, head_names
 from zsl_app.protocol import RunSpec, resolve_spec
 from zsl_app.protocol.calibration import CALIBRATIONS
@@ -256,7 +256,7 @@ def servable_features(root: Path, dataset: str) -> str:
     """Without photos or --features: a features file of a backbone this app has, so the model serves photos."""
     ours = {BACKBONES.get(name).features_name for name in backbone_names()}
     found = available_features(root, dataset)
-    usable = [name for name in found if name in ours or "-ft-" in name]
+    usable = [name for name in found if name in ours or is_finetuned_features(name)]
     if not usable:
         raise DataError(f"no photos and no features file this app can serve photos with under {root}"
                         f"{' (found: ' + ', '.join(found) + ')' if found else ''}. Pass --images PATH/CUB_200_2011 "

@@ -22,6 +22,12 @@ from .training import ProgressCallback, epoch_batches, train_loop
 
 CHUNK = 64  # activation maps per forward pass when extracting features
 WHOLE = "all"  # FinetuneConfig.stages: every block and the head convolution (the stem convolution stays)
+FINETUNED_MARK = "-ft-"  # in the name of every features file a fine-tune writes, e.g. effnetlite2-390-ft-548f0750
+
+
+def is_finetuned_features(name: str | None) -> bool:
+    """Whether a features file name is one a fine-tuned backbone wrote."""
+    return name is not None and FINETUNED_MARK in name
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,7 @@ import torch
 
 from zsl_app.core import distributed
 from zsl_app.core.backbones import Backbone, create_backbone
-from zsl_app.core.finetune import (FinetuneConfig, Top, round_to_half, top_features, train_top,
+from zsl_app.core.finetune import (FINETUNED_MARK, FinetuneConfig, Top, round_to_half, top_features, train_top,
                                    train_top_on_photos)
 from zsl_app.core.training import ProgressCallback
 from zsl_app.storage.activations import CacheKey, as_tensor, cached_lower
@@ -144,8 +144,8 @@ def validation_bench(bench: Benchmark, photos: Photos, base: Backbone, config: F
     """The benchmark in the feature space of fold `fold`'s own fine-tune (its training photos only)."""
     split = validation_split(bench, fold, holdout, seed)
     tuned = finetune(photos, base, split.train, config, seed=seed, callback=callback, stage=f"fine-tune/fold {fold}")
-    return dataclasses.replace(bench, features=tuned.features, features_name=f"{bench.features_name}-ft-val{fold}",
-                               feature_space=tuned.recipe)
+    name = f"{bench.features_name}{FINETUNED_MARK}val{fold}"
+    return dataclasses.replace(bench, features=tuned.features, features_name=name, feature_space=tuned.recipe)
 
 
 def final_finetune(bench: Benchmark, photos: Photos, base: Backbone, config: FinetuneConfig, *, seed: int,
@@ -153,7 +153,7 @@ def final_finetune(bench: Benchmark, photos: Photos, base: Backbone, config: Fin
     """Fine-tune on trainval photos; save the backbone in `backbone_dir` and write its features file beside
     att_splits.mat, both named after the base and the trained tensors (e.g. effnetlite2-ft-1a2b3c4d)."""
     tuned = finetune(photos, base, bench.trainval, config, seed=seed, callback=callback, stage="fine-tune/final")
-    name = f"{base.features_name}-ft-{tensors_sha256(tuned.top.state())[:8]}"
+    name = f"{base.features_name}{FINETUNED_MARK}{tensors_sha256(tuned.top.state())[:8]}"
     info = {"features_name": name, "dataset": bench.name, "trained_on": "trainval_loc",
             "photos": int(len(tuned.rows)), "classes": int(len(np.unique(photos.labels[tuned.rows]))),
             "config": dataclasses.asdict(config), "seed": seed}

@@ -8,7 +8,7 @@ from typing import Any, Mapping
 import torch
 
 from zsl_app.core.classifier import ClassifierConfig
-from zsl_app.core.finetune import FinetuneConfig
+from zsl_app.core.finetune import FinetuneConfig, is_finetuned_features
 from zsl_app.core.heads import HEADS, head_config
 from zsl_app.storage.data import DATASETS
 
@@ -75,14 +75,16 @@ def resolve_spec(dataset: str, method: str = "vae-cflow", *, features: str | Non
                  head: Mapping[str, Any] | None = None, classifier: Mapping[str, Any] | None = None,
                  protocol: Mapping[str, Any] | None = None, seed: int = 0, device: str = "cpu",
                  finetune: Mapping[str, Any] | None = None) -> RunSpec:
-    """The one place settings resolve: each section's defaults, then the head's and the dataset's, then
-    the caller's overrides (Config field -> value); raises SpecError saying what is wrong."""
+    """The one place settings resolve: each section's defaults, then the head's and the dataset's (and the
+    head's fine-tuned ones, on a fine-tune or its features), then the caller's overrides (Config field ->
+    value); raises SpecError saying what is wrong."""
     dataset = _choice("dataset", str(dataset).upper(), DATASETS)
     cls = _head_class(method)
     head = dict(head or {})
     _check_limits(f"{method} ", head, cls.limits)
+    tuned = cls.finetuned_defaults if finetune is not None or is_finetuned_features(features) else {}
     head_cfg = _section("head settings", lambda: head_config(method, {
-        **cls.dataset_defaults.get(dataset, {}), **head}))
+        **cls.dataset_defaults.get(dataset, {}), **tuned, **head}))
     classifier = dict(classifier or {})
     _check_limits("classifier ", classifier, CLASSIFIER_LIMITS)
     clf = _section("classifier settings", lambda: _dataclass(ClassifierConfig, {**cls.classifier_defaults,

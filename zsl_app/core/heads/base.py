@@ -23,6 +23,8 @@ class Head(nn.Module):
     length_field: ClassVar[str] = "iters"  # the Config field that sets training length
     selection_grid: ClassVar[dict[str, tuple]] = {}  # generation options tried on validation
     dataset_defaults: ClassVar[dict[str, dict]] = {}  # per-dataset Config overrides (paper values)
+    finetuned_defaults: ClassVar[dict] = {}  # Config overrides on a fine-tuned backbone's features (chosen on
+    #                                          their validation folds)
     classifier_defaults: ClassVar[dict] = {}  # ClassifierConfig overrides for this head's latent space
     calibration: ClassVar[str] = "gamma"  # how validation's calibration carries to the final model
     #                                       (protocol.calibration.CALIBRATIONS)

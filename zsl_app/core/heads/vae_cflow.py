@@ -19,7 +19,7 @@ class VAECFlowConfig:
 
     encoder_hidden: int = 1450  # attribute encoder width (reference code 1450; paper 1024)
     decoder_hidden: int = 665  # attribute decoder width (reference code 665; paper 512)
-    flow_steps: int = 4  # K coupling steps (paper 4)
+    flow_steps: int = 4  # K coupling steps (paper 4; 8 on fine-tuned features: VAECFlow.finetuned_defaults)
     coupling_hidden: int = 512  # width of t() in each coupling (paper 512)
     lr: float = 1e-4  # Adam learning rate (paper 1e-4)
     batch_size: int = 64  # (paper 64)
@@ -40,6 +40,8 @@ class VAECFlow(Head):
     retired_fields = {"seen_samples": 0}  # the classifier always sees every real seen feature (paper)
     dataset_defaults = {"AWA1": {"unseen_samples": 6000}, "AWA2": {"unseen_samples": 6000},
                         "SUN": {"unseen_samples": 192}, "APY": {"unseen_samples": 600}}
+    finetuned_defaults = {"flow_steps": 8}  # validation H +0.80 ± 0.35 over 4 steps at 390 px (seeds 0-2);
+    #                                         the frozen route keeps 4 and its 60 ms iteration (8 cost 1.4x)
 
     def __init__(self, config: VAECFlowConfig, *, feature_dim: int, attribute_dim: int, n_classes: int):
         super().__init__(config, feature_dim=feature_dim, attribute_dim=attribute_dim, n_classes=n_classes)
