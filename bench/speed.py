@@ -1,6 +1,7 @@
 """Time one generator training iteration of a head (median over many), on real CUB shapes.
 
     python bench/speed.py --method vae-cflow          # batch 64, D = 1280, A = 312, 150 classes
+    python bench/speed.py --set flow_steps=8          # head Config overrides (8: VAE-cFlow on fine-tuned features)
 Targets (2-core CPU): VAE-cFlow <= 60 ms per iteration."""
 
 import argparse
@@ -13,6 +14,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from zsl_app.core.heads import create_head, head_config, head_names  # noqa: E402
+from zsl_app.protocol.spec import parse_overrides  # noqa: E402
 
 
 def main() -> None:
@@ -24,12 +26,13 @@ def main() -> None:
     p.add_argument("--classes", type=int, default=150)
     p.add_argument("--iters", type=int, default=200)
     p.add_argument("--threads", type=int, default=0)
+    p.add_argument("--set", nargs="*", default=[], metavar="FIELD=VALUE", help="head Config overrides")
     args = p.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
     torch.manual_seed(0)
-    head = create_head(args.method, head_config(args.method), feature_dim=args.dim, attribute_dim=args.attributes,
-                       n_classes=args.classes)
+    config = head_config(args.method, parse_overrides(args.set))
+    head = create_head(args.method, config, feature_dim=args.dim, attribute_dim=args.attributes, n_classes=args.classes)
     x = torch.rand(4096, args.dim) * (torch.rand(4096, args.dim) > 0.4)  # sparse, like EfficientNet features
     y = torch.randint(0, args.classes, (4096,))
     att = torch.nn.functional.normalize(torch.rand(args.classes, args.attributes), dim=1)
