@@ -41,7 +41,7 @@ class VAECFlow(Head):
     dataset_defaults = {"AWA1": {"unseen_samples": 6000}, "AWA2": {"unseen_samples": 6000},
                         "SUN": {"unseen_samples": 192}, "APY": {"unseen_samples": 600}}
     finetuned_defaults = {"flow_steps": 8}  # validation H +0.80 ± 0.35 over 4 steps at 390 px (seeds 0-2);
-    #                                         the frozen route keeps 4 and its 60 ms iteration (8 cost 1.4x)
+    #                                         the frozen route keeps 4 and its 60 ms iteration (8 cost ~1.25x)
 
     def __init__(self, config: VAECFlowConfig, *, feature_dim: int, attribute_dim: int, n_classes: int):
         super().__init__(config, feature_dim=feature_dim, attribute_dim=attribute_dim, n_classes=n_classes)
