@@ -12,9 +12,11 @@ calibration does: the target gets the gamma (on the grid's finer gammas) whose s
 sent to unseen classes is closest to the source's at its choice. --gammas grid lets the source choose
 among all the grid's gammas (-1 to 3 by 0.05 and the protocol's) instead of the protocol's (0 to 8 by 0.25).
 --pool chooses for each head on the mean of all the other heads' grids (as selection over several folds
-does) instead of on one other head.
+does) instead of on one other head. --joint makes one choice among every variant's epochs and gammas, as the
+protocol chooses a head snapshot and a generation option together with them (the grids of
+`research/finetune_validate.py --transfer-grid`, whose variants are VAE-cFlow's snapshots and temperatures).
 Usage: python research/classifier_transfer.py GRID.json GRID.json [...] [--max-epoch 30] [--upward | --pool]
-       [--window 2] [--calibration rate] [--gammas grid]"""
+       [--window 2] [--calibration rate] [--gammas grid] [--joint]"""
 
 import argparse
 import json
@@ -41,17 +43,25 @@ def parse() -> argparse.Namespace:
                    help="carry the chosen gamma as is, or as its share of training seen images sent to unseen classes")
     p.add_argument("--gammas", choices=("protocol", "grid"), default="protocol",
                    help="the gammas a choice is made among: the protocol's, or every gamma in the grids")
-    return p.parse_args()
+    p.add_argument("--joint", action="store_true", help="one choice among all variants (the variant joins the epoch)")
+    args = p.parse_args()
+    if args.joint and args.window:
+        p.error("--window averages classifier epochs of one variant; it cannot be combined with --joint")
+    return args
 
 
-def load(path: Path, max_epoch: int) -> tuple[tuple, dict]:
+def load(path: Path, max_epoch: int, joint: bool) -> tuple[tuple, dict]:
     """((fold, seed, seen classes), {variant: {(epoch, gamma): (U, S, H, seen_to_unseen)}}); a variant
-    names its head snapshot and classifier settings (of several classifier seeds, the last is kept)."""
+    names its head snapshot and classifier settings (of several classifier seeds, the last is kept).
+    `joint`: one variant, "joint", whose epochs are (variant, classifier epoch) pairs."""
     grid = json.loads(path.read_text())
     variants = {}
     for entry in grid["variants"]:
         key = ", ".join(f"{k} {v:g}" for k, v in entry["variant"].items())
         variants[key] = {(r[0], r[1]): tuple(r[2:6]) for r in entry["rows"] if r[0] <= max_epoch}
+    if joint:
+        variants = {"joint": {((key, epoch), gamma): row for key, rows in variants.items()
+                              for (epoch, gamma), row in rows.items()}}
     return (grid["fold"], grid["seed"], grid["seen"]), variants
 
 
@@ -76,6 +86,8 @@ def transfer(source: dict, target: dict, window: int, calibration: str, offered)
     """The source's choice among the `offered` gammas (best H averaged over classifier epochs within
     +-window, same gamma), the gamma the target gets and the H it gives there."""
     def smoothed(key):
+        if not window:  # the protocol's argmax (epochs of --joint are (variant, epoch) pairs)
+            return source[key][2]
         epoch, gamma = key
         near = [source[(e, gamma)][2] for e in range(epoch - window, epoch + window + 1) if (e, gamma) in source]
         return np.mean(near)
@@ -90,7 +102,7 @@ def transfer(source: dict, target: dict, window: int, calibration: str, offered)
 
 def main() -> None:
     args = parse()
-    heads = dict(load(path, args.max_epoch) for path in args.grids)
+    heads = dict(load(path, args.max_epoch, args.joint) for path in args.grids)
     if not pairs(heads, args.upward, args.pool):
         raise SystemExit("no pair of heads to compare (--upward needs a smaller and a larger head on one fold)")
     variants = sorted(set.intersection(*(set(v) for v in heads.values())))

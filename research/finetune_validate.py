@@ -13,6 +13,13 @@ long run shows every shorter one; `--grid FIELD=V1,V2` replaces the head's gener
 VAE-cFlow temperatures) for this run, and "per_option" gives the best report of each snapshot and option.
 `--fold-features DIR` keeps each fold fine-tune's features there and reuses them (the same settings, fold,
 seed and holdout give the same tensors on one machine).
+
+How the protocol's calibration carries from a smaller model to a larger one (validation's 100 seen classes
+to trainval's 150) is measured as `research/dvae-study.md` did for Disentangled-VAE: `--seen-share 0.67`
+trains on a random two thirds of the fold's seen classes (the same unseen classes and fine-tune), and
+`--transfer-grid FILE` writes every candidate's validation U / S / H and share of training seen images sent
+to unseen classes per classifier epoch and gamma (the finer gammas of `dvae_validate.py`), the input of
+`research/classifier_transfer.py --joint`.
 """
 
 import argparse
@@ -30,6 +37,9 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import vae_cflow_prior  # noqa: E402,F401  (registers the research variants of VAE-cFlow's prior)
+from dvae_validate import GRID_GAMMAS, fewer_seen  # noqa: E402
+from zsl_app.protocol import selection  # noqa: E402
+from zsl_app.protocol.calibration import GAMMAS, gamma_reports  # noqa: E402
 from zsl_app.core.finetune import FinetuneConfig  # noqa: E402
 from zsl_app.core.heads import HEADS  # noqa: E402
 from zsl_app.protocol.finetune import (check_rows_match, cut_of, finetune_base, load_photos,  # noqa: E402
@@ -38,7 +48,7 @@ from zsl_app.protocol import resolve_spec  # noqa: E402
 from zsl_app.protocol.selection import fold_reports  # noqa: E402
 from zsl_app.protocol.spec import parse_overrides  # noqa: E402
 from zsl_app.storage.atomic import atomic_path, write_text_atomic  # noqa: E402
-from zsl_app.storage.data import Benchmark, load_benchmark  # noqa: E402
+from zsl_app.storage.data import Benchmark, load_benchmark, validation_split  # noqa: E402
 from zsl_app.storage.paths import user_data_dir  # noqa: E402
 
 
@@ -59,6 +69,8 @@ def main() -> None:
     p.add_argument("--fold-features", metavar="DIR", help="keep and reuse the fold fine-tunes' features here")
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--out", help="append the result as a JSON line to this file")
+    p.add_argument("--seen-share", type=float, default=1.0, help="keep this share of the fold's seen classes")
+    p.add_argument("--transfer-grid", metavar="FILE", help="write every candidate's report per epoch and gamma")
     args = p.parse_args()
     torch.set_num_threads(args.threads)
     started = time.perf_counter()
@@ -73,10 +85,12 @@ def main() -> None:
                            seed=args.seed, keep=Path(args.fold_features) if args.fold_features else None)
     tuned_s = time.perf_counter() - started
     grid = {k: tuple(json.loads(f"[{values}]")) for k, _, values in (g.partition("=") for g in args.grid)}
-    with mock.patch.object(HEADS.get(args.method), "selection_grid", grid or HEADS.get(args.method).selection_grid):
-        reports = fold_reports(spec, bench, args.fold)
+    reports = scored(spec, bench, args, grid)
+    if args.transfer_grid:
+        write_transfer_grid(Path(args.transfer_grid), reports, args)
+    reports = {c: r for c, r in reports.items() if c.gamma in GAMMAS}  # the protocol's candidates
     best = max(reports, key=lambda c: reports[c]["H"])
-    row = {"method": args.method, "fold": args.fold, "seed": args.seed,
+    row = {"method": args.method, "fold": args.fold, "seed": args.seed, "seen_share": args.seen_share,
            "finetune": None if args.frozen else dataclasses.asdict(config), "head": head,
            "val": best_report(reports),
            "chosen": {"length": best.length, **dict(best.options), "classifier_epochs": best.classifier_epochs,
@@ -91,6 +105,35 @@ def main() -> None:
     if args.out:
         with open(args.out, "a") as f:
             f.write(json.dumps(row) + "\n")
+
+
+def scored(spec, bench: Benchmark, args, grid: dict) -> dict:
+    """fold_reports with this run's generation grid, share of the fold's seen classes and gammas (the finer
+    ones for --transfer-grid)."""
+    head_class = HEADS.get(args.method)
+
+    def fewer(*split_args):
+        return fewer_seen(bench, validation_split(*split_args), args.seen_share, args.seed)
+
+    gammas = GRID_GAMMAS if args.transfer_grid else GAMMAS
+    with (mock.patch.object(head_class, "selection_grid", grid or head_class.selection_grid),
+          mock.patch.object(selection, "validation_split", fewer),
+          mock.patch.object(selection, "gamma_reports", lambda *a: gamma_reports(*a, gammas))):
+        return fold_reports(spec, bench, args.fold)
+
+
+def write_transfer_grid(path: Path, reports: dict, args) -> None:
+    """The reports as `research/classifier_transfer.py` reads them: one variant per snapshot and option, rows
+    (classifier epoch, gamma, U, S, H, seen_to_unseen)."""
+    variants = {}
+    for c, r in reports.items():
+        variant = variants.setdefault((c.length, c.options), {"variant": {"length": c.length, **dict(c.options)},
+                                                              "rows": []})
+        variant["rows"].append((c.classifier_epochs, c.gamma, *(round(r[k], 3) for k in ("U", "S", "H",
+                                                                                           "seen_to_unseen"))))
+    seen = round(args.seen_share * 100) if args.seen_share < 1 else 100
+    write_text_atomic(path, json.dumps({"fold": args.fold, "seed": args.seed, "seen": seen, "method": args.method,
+                                        "head": args.head, "variants": list(variants.values())}))
 
 
 def best_report(reports: dict, among=lambda candidate: True) -> dict:

@@ -12,6 +12,7 @@ of 0.42; noise of std s has a norm of about s * sqrt(312) (0.18 at s = 0.01, 0.3
 
 `vae-cflow-latent`: the classifier learns in the flow's latent space (see VAECFlowLatent).
 `vae-cflow-nonneg`: synthetic features clamped at 0, where the real ones lie (see VAECFlowNonneg).
+`vae-cflow-seen-synth`: the classifier also sees synthetic features of seen classes (see VAECFlowSeenSynth).
 """
 
 from dataclasses import dataclass
@@ -62,3 +63,31 @@ class VAECFlowNonneg(VAECFlow):
     @torch.no_grad()
     def generate(self, att, n, noise):
         return super().generate(att, n, noise).clamp_min(0)
+
+
+@dataclass
+class SeenSynthConfig(VAECFlowConfig):
+    seen_synthetic: int = 0  # synthetic features per seen class added to its real ones (0: VAE-cFlow)
+
+
+@HEADS.register("vae-cflow-seen-synth")
+class VAECFlowSeenSynth(VAECFlow):
+    """The classifier also sees synthetic features of the seen classes, beside their real ones. With real
+    features for seen classes and only synthetic ones for unseen classes, whether a feature looks real is
+    itself a cue for "seen", one that every real photo of an unseen class carries too; synthetic examples on
+    both sides take that cue away."""
+
+    Config = SeenSynthConfig
+
+    @torch.no_grad()
+    def prepare(self, x, y, class_att) -> None:
+        super().prepare(x, y, class_att)
+        self.seen_att = class_att  # (S, A), in the order of the seen classes' training labels
+
+    def embed_train(self, x, y, generator):
+        n = self.config.seen_synthetic
+        if n == 0:
+            return super().embed_train(x, y, generator)
+        classes = torch.unique(y)  # label-space ids of the seen classes, in the order of seen_att
+        fake = self.synthesize(self.seen_att, n, generator)
+        return torch.cat([x, fake]), torch.cat([y, classes.repeat_interleave(n)])
