@@ -87,7 +87,9 @@ def main() -> None:
     grid = {k: tuple(json.loads(f"[{values}]")) for k, _, values in (g.partition("=") for g in args.grid)}
     reports = scored(spec, bench, args, grid)
     if args.transfer_grid:
-        write_transfer_grid(Path(args.transfer_grid), reports, args)
+        split = fewer_seen(bench, validation_split(bench, args.fold, spec.protocol.holdout, args.seed),
+                           args.seen_share, args.seed)
+        write_transfer_grid(Path(args.transfer_grid), reports, args, seen=len(split.seen_classes))
     reports = {c: r for c, r in reports.items() if c.gamma in GAMMAS}  # the protocol's candidates
     best = max(reports, key=lambda c: reports[c]["H"])
     row = {"method": args.method, "fold": args.fold, "seed": args.seed, "seen_share": args.seen_share,
@@ -122,7 +124,7 @@ def scored(spec, bench: Benchmark, args, grid: dict) -> dict:
         return fold_reports(spec, bench, args.fold)
 
 
-def write_transfer_grid(path: Path, reports: dict, args) -> None:
+def write_transfer_grid(path: Path, reports: dict, args, *, seen: int) -> None:
     """The reports as `research/classifier_transfer.py` reads them: one variant per snapshot and option, rows
     (classifier epoch, gamma, U, S, H, seen_to_unseen)."""
     variants = {}
@@ -131,7 +133,6 @@ def write_transfer_grid(path: Path, reports: dict, args) -> None:
                                                               "rows": []})
         variant["rows"].append((c.classifier_epochs, c.gamma, *(round(r[k], 3) for k in ("U", "S", "H",
                                                                                            "seen_to_unseen"))))
-    seen = round(args.seen_share * 100) if args.seen_share < 1 else 100
     write_text_atomic(path, json.dumps({"fold": args.fold, "seed": args.seed, "seen": seen, "method": args.method,
                                         "head": args.head, "variants": list(variants.values())}))
 
