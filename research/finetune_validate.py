@@ -6,7 +6,8 @@ Nothing here reads a test photo or a test score; the settings that ship are chos
     python research/finetune_validate.py --images PATH/CUB_200_2011 --data-root PATH/xlsa17 \\
         --method dvae --fold 1 --seed 0 --set stages=1 epochs=10 lr=1e-4
 
-Head settings are studied the same way: `--head FIELD=VALUE` changes the head's Config, `--checkpoints N`
+Head settings are studied the same way: `--head FIELD=VALUE` changes the head's Config (`--classifier
+FIELD=VALUE` the GZSL classifier's), `--checkpoints N`
 scores N head snapshots evenly spaced over its training, and each snapshot's best validation report is
 printed under "per_length" (the protocol with 2 checkpoints over length L chooses among L/2 and L), so one
 long run shows every shorter one; `--grid FIELD=V1,V2` replaces the head's generation grid (e.g. the
@@ -62,6 +63,8 @@ def main() -> None:
     p.add_argument("--frozen", action="store_true", help="no fine-tune: the frozen features, for comparison")
     p.add_argument("--set", nargs="*", default=[], metavar="FIELD=VALUE", help="FinetuneConfig overrides")
     p.add_argument("--head", nargs="*", default=[], metavar="FIELD=VALUE", help="head Config overrides")
+    p.add_argument("--classifier", nargs="*", default=[], metavar="FIELD=VALUE",
+                   help="ClassifierConfig overrides (the GZSL classifier's epochs, lr, batch size)")
     p.add_argument("--checkpoints", type=int, default=2, help="head snapshots scored (the protocol's 2 by default)")
     p.add_argument("--grid", nargs="*", default=[], metavar="FIELD=V1,V2",
                    help="generation options searched instead of the head's grid")
@@ -76,8 +79,8 @@ def main() -> None:
     started = time.perf_counter()
     bench = load_benchmark(Path(args.data_root), "CUB", "effnetlite2")
     config = FinetuneConfig(**parse_overrides(args.set))
-    head = parse_overrides(args.head)
-    spec = resolve_spec("CUB", args.method, head=head, seed=args.seed,
+    head, classifier = parse_overrides(args.head), parse_overrides(args.classifier)
+    spec = resolve_spec("CUB", args.method, head=head, classifier=classifier, seed=args.seed,
                         protocol={"folds": (args.fold,), "checkpoints": args.checkpoints})
     if not args.frozen:
         cache = Path(args.cache_dir) if args.cache_dir else user_data_dir() / "cache"
@@ -94,7 +97,7 @@ def main() -> None:
     best = max(reports, key=lambda c: reports[c]["H"])
     row = {"method": args.method, "fold": args.fold, "seed": args.seed, "seen_share": args.seen_share,
            "finetune": None if args.frozen else dataclasses.asdict(config), "head": head,
-           "val": best_report(reports),
+           **({"classifier": classifier} if classifier else {}), "val": best_report(reports),
            "chosen": {"length": best.length, **dict(best.options), "classifier_epochs": best.classifier_epochs,
                       "gamma": best.gamma},
            "per_length": {str(length): best_report(reports, lambda c, length=length: c.length == length)
