@@ -7,7 +7,8 @@ Nothing here reads a test photo or a test score; the settings that ship are chos
         --method dvae --fold 1 --seed 0 --set stages=1 epochs=10 lr=1e-4
 
 Head settings are studied the same way: `--head FIELD=VALUE` changes the head's Config (`--classifier
-FIELD=VALUE` the GZSL classifier's), `--checkpoints N`
+FIELD=VALUE` the GZSL classifier's; `--ensemble K` makes it an ensemble of K, see
+`classifier_ensemble.py`), `--checkpoints N`
 scores N head snapshots evenly spaced over its training, and each snapshot's best validation report is
 printed under "per_length" (the protocol with 2 checkpoints over length L chooses among L/2 and L), so one
 long run shows every shorter one; `--grid FIELD=V1,V2` replaces the head's generation grid (e.g. the
@@ -38,6 +39,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import vae_cflow_prior  # noqa: E402,F401  (registers the research variants of VAE-cFlow's prior)
+from classifier_ensemble import ensembled  # noqa: E402
 from dvae_validate import GRID_GAMMAS, fewer_seen  # noqa: E402
 from zsl_app.protocol import selection  # noqa: E402
 from zsl_app.protocol.calibration import GAMMAS, gamma_reports  # noqa: E402
@@ -65,6 +67,8 @@ def main() -> None:
     p.add_argument("--head", nargs="*", default=[], metavar="FIELD=VALUE", help="head Config overrides")
     p.add_argument("--classifier", nargs="*", default=[], metavar="FIELD=VALUE",
                    help="ClassifierConfig overrides (the GZSL classifier's epochs, lr, batch size)")
+    p.add_argument("--ensemble", type=int, default=1, metavar="K",
+                   help="each candidate's classifier an ensemble of K (research/classifier_ensemble.py)")
     p.add_argument("--checkpoints", type=int, default=2, help="head snapshots scored (the protocol's 2 by default)")
     p.add_argument("--grid", nargs="*", default=[], metavar="FIELD=V1,V2",
                    help="generation options searched instead of the head's grid")
@@ -97,7 +101,8 @@ def main() -> None:
     best = max(reports, key=lambda c: reports[c]["H"])
     row = {"method": args.method, "fold": args.fold, "seed": args.seed, "seen_share": args.seen_share,
            "finetune": None if args.frozen else dataclasses.asdict(config), "head": head,
-           **({"classifier": classifier} if classifier else {}), "val": best_report(reports),
+           **({"classifier": classifier} if classifier else {}),
+           **({"ensemble": args.ensemble} if args.ensemble > 1 else {}), "val": best_report(reports),
            "chosen": {"length": best.length, **dict(best.options), "classifier_epochs": best.classifier_epochs,
                       "gamma": best.gamma},
            "per_length": {str(length): best_report(reports, lambda c, length=length: c.length == length)
@@ -123,7 +128,8 @@ def scored(spec, bench: Benchmark, args, grid: dict) -> dict:
     gammas = GRID_GAMMAS if args.transfer_grid else GAMMAS
     with (mock.patch.object(head_class, "selection_grid", grid or head_class.selection_grid),
           mock.patch.object(selection, "validation_split", fewer),
-          mock.patch.object(selection, "gamma_reports", lambda *a: gamma_reports(*a, gammas))):
+          mock.patch.object(selection, "gamma_reports", lambda *a: gamma_reports(*a, gammas)),
+          ensembled(args.ensemble)):
         return fold_reports(spec, bench, args.fold)
 
 
