@@ -42,7 +42,7 @@ def ensembled(members: int):
     made = {}
 
     def data_of(head, data, generator):
-        made.update(head=head, data=data, generator=generator)
+        made.update(head=head, data=data)  # members 2.. draw from the generator train_classifier is given
         return classifier_data(head, data, generator)
 
     def ensemble(x, y, n_classes, config, *, generator, synthetic=None, on_epoch=None, **kwargs):

@@ -79,6 +79,8 @@ def main() -> None:
     p.add_argument("--seen-share", type=float, default=1.0, help="keep this share of the fold's seen classes")
     p.add_argument("--transfer-grid", metavar="FILE", help="write every candidate's report per epoch and gamma")
     args = p.parse_args()
+    if args.ensemble < 1:
+        p.error(f"--ensemble must be 1 or more; got {args.ensemble}")
     torch.set_num_threads(args.threads)
     started = time.perf_counter()
     bench = load_benchmark(Path(args.data_root), "CUB", "effnetlite2")
