@@ -13,6 +13,8 @@ of 0.42; noise of std s has a norm of about s * sqrt(312) (0.18 at s = 0.01, 0.3
 `vae-cflow-latent`: the classifier learns in the flow's latent space (see VAECFlowLatent).
 `vae-cflow-nonneg`: synthetic features clamped at 0, where the real ones lie (see VAECFlowNonneg).
 `vae-cflow-seen-synth`: the classifier also sees synthetic features of seen classes (see VAECFlowSeenSynth).
+`vae-cflow-unit`: the classifier sees directions only, features L2-normalised (see VAECFlowUnit).
+`vae-cflow-linear-prior`: the prior's mean and variance linear in the attributes (see VAECFlowLinearPrior).
 """
 
 from dataclasses import dataclass
@@ -91,3 +93,38 @@ class VAECFlowSeenSynth(VAECFlow):
         classes = torch.unique(y)  # label-space ids of the seen classes, in the order of seen_att
         fake = self.synthesize(self.seen_att, n, generator)
         return torch.cat([x, fake]), torch.cat([y, classes.repeat_interleave(n)])
+
+
+@HEADS.register("vae-cflow-unit")
+class VAECFlowUnit(VAECFlow):
+    """The classifier sees each feature's direction only: real and synthetic features L2-normalised, then scaled
+    by the mean norm of the head's initialisation batch of real training features. The inverted flow draws
+    features with smaller norms than real ones (fold-1 validation, seed 1: 6.0 against 6.5 for real unseen
+    photos and 6.8 for the seen training photos), a cue a linear classifier can use to tell synthetic (unseen)
+    from real (seen)."""
+
+    @torch.no_grad()
+    def prepare(self, x, y, class_att) -> None:
+        super().prepare(x, y, class_att)
+        self.unit_scale = float(x.norm(dim=1).mean())
+
+    @torch.no_grad()
+    def embed(self, x: torch.Tensor) -> torch.Tensor:
+        return self.unit_scale * torch.nn.functional.normalize(x, dim=1)
+
+    @torch.no_grad()
+    def generate(self, att, n, noise):
+        return self.embed(super().generate(att, n, noise))
+
+
+@HEADS.register("vae-cflow-linear-prior")
+class VAECFlowLinearPrior(VAECFlow):
+    """p(z | a) with mu(a) and log sigma^2(a) linear in the attributes (the encoder's hidden layer and ReLUs
+    removed). The prior network learns from only the ~100-150 attribute vectors of the training classes; a
+    linear map, the classic zero-shot form, may carry to unseen classes' vectors better than a two-layer one.
+    On fold-1 validation (seed 1) the mean of an unseen class's synthetic features is nearer to another real
+    class's mean than to its own for 16% of the classes (`synthetic_gap.py`)."""
+
+    def __init__(self, config, *, feature_dim: int, attribute_dim: int, n_classes: int):
+        super().__init__(config, feature_dim=feature_dim, attribute_dim=attribute_dim, n_classes=n_classes)
+        self.encoder = torch.nn.Linear(attribute_dim, feature_dim)
