@@ -41,6 +41,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import vae_cflow_prior  # noqa: E402,F401  (registers the research variants of VAE-cFlow's prior)
 from classifier_ensemble import ensembled  # noqa: E402
 from dvae_validate import GRID_GAMMAS, fewer_seen  # noqa: E402
+from finetune_attributes import FT_CLASSIFIERS  # noqa: E402
 from zsl_app.protocol import selection  # noqa: E402
 from zsl_app.protocol.calibration import GAMMAS, gamma_reports  # noqa: E402
 from zsl_app.core.finetune import FinetuneConfig  # noqa: E402
@@ -64,6 +65,8 @@ def main() -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--frozen", action="store_true", help="no fine-tune: the frozen features, for comparison")
     p.add_argument("--set", nargs="*", default=[], metavar="FIELD=VALUE", help="FinetuneConfig overrides")
+    p.add_argument("--ft-classifier", choices=sorted(FT_CLASSIFIERS), default="softmax",
+                   help="the fine-tune's classifier of the seen classes (finetune_attributes.py)")
     p.add_argument("--head", nargs="*", default=[], metavar="FIELD=VALUE", help="head Config overrides")
     p.add_argument("--classifier", nargs="*", default=[], metavar="FIELD=VALUE",
                    help="ClassifierConfig overrides (the GZSL classifier's epochs, lr, batch size)")
@@ -91,7 +94,8 @@ def main() -> None:
     if not args.frozen:
         cache = Path(args.cache_dir) if args.cache_dir else user_data_dir() / "cache"
         bench = fold_bench(bench, Path(args.images), cache, config, fold=args.fold, holdout=spec.protocol.holdout,
-                           seed=args.seed, keep=Path(args.fold_features) if args.fold_features else None)
+                           seed=args.seed, keep=Path(args.fold_features) if args.fold_features else None,
+                           classifier=args.ft_classifier)
     tuned_s = time.perf_counter() - started
     grid = {k: tuple(json.loads(f"[{values}]")) for k, _, values in (g.partition("=") for g in args.grid)}
     reports = scored(spec, bench, args, grid)
@@ -103,6 +107,7 @@ def main() -> None:
     best = max(reports, key=lambda c: reports[c]["H"])
     row = {"method": args.method, "fold": args.fold, "seed": args.seed, "seen_share": args.seen_share,
            "finetune": None if args.frozen else dataclasses.asdict(config), "head": head,
+           **({"ft_classifier": args.ft_classifier} if args.ft_classifier != "softmax" else {}),
            **({"classifier": classifier} if classifier else {}),
            **({"ensemble": args.ensemble} if args.ensemble > 1 else {}), "val": best_report(reports),
            "chosen": {"length": best.length, **dict(best.options), "classifier_epochs": best.classifier_epochs,
@@ -155,10 +160,10 @@ def best_report(reports: dict, among=lambda candidate: True) -> dict:
 
 
 def fold_bench(bench: Benchmark, images: Path, cache: Path, config: FinetuneConfig, *, fold: int, holdout: float,
-               seed: int, keep: Path | None) -> Benchmark:
+               seed: int, keep: Path | None, classifier: str = "softmax") -> Benchmark:
     """The benchmark in the space of fold `fold`'s own fine-tune, read from `keep` when a run made it there."""
-    key = json.dumps({"config": dataclasses.asdict(config), "fold": fold, "holdout": holdout, "seed": seed},
-                     sort_keys=True)
+    key = json.dumps({"config": dataclasses.asdict(config), "fold": fold, "holdout": holdout, "seed": seed,
+                      **({"classifier": classifier} if classifier != "softmax" else {})}, sort_keys=True)
     stem = keep / f"cub-fold{fold}-s{seed}-{hashlib.sha256(key.encode()).hexdigest()[:12]}" if keep else None
     if stem and stem.with_suffix(".json").is_file():
         recipe = json.loads(stem.with_suffix(".json").read_text())["recipe"]
@@ -167,7 +172,8 @@ def fold_bench(bench: Benchmark, images: Path, cache: Path, config: FinetuneConf
     base = finetune_base("effnet-lite2", config)
     photos = load_photos(images, bench.root / "att_splits.mat", base, cut_of(base, config), cache, views=config.views)
     check_rows_match(photos, bench)
-    tuned = validation_bench(bench, photos, base, config, fold=fold, holdout=holdout, seed=seed)
+    with FT_CLASSIFIERS[classifier](bench, fold=fold, holdout=holdout, seed=seed):
+        tuned = validation_bench(bench, photos, base, config, fold=fold, holdout=holdout, seed=seed)
     if stem:
         with atomic_path(stem.with_suffix(".npy")) as tmp, open(tmp, "wb") as f:
             np.save(f, tuned.features)

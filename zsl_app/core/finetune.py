@@ -164,14 +164,20 @@ class RankBatches:
             yield idx[distributed.batch_part(len(idx))[0]].tolist()
 
 
+def seen_softmax(feature_dim: int, n_classes: int) -> nn.Module:
+    """The fine-tune's classifier of the seen classes: a zero-initialised linear softmax."""
+    softmax = nn.Linear(feature_dim, n_classes)
+    nn.init.zeros_(softmax.weight)
+    nn.init.zeros_(softmax.bias)
+    return softmax
+
+
 def fit_top(top: Top, batches: Iterator[tuple[torch.Tensor, torch.Tensor, float]], n_classes: int, steps: int,
             config: FinetuneConfig, *, callback: ProgressCallback | None = None, stage: str = "fine-tune") -> None:
     """The fine-tune's loop: a zero-initialised softmax over the seen classes on the top's features, AdamW,
     label smoothing; `batches` gives (inputs of the top, labels, loss weight) of this rank."""
     device = next(top.parameters()).device
-    softmax = nn.Linear(top.net.feature_dim, n_classes, device=device)
-    nn.init.zeros_(softmax.weight)
-    nn.init.zeros_(softmax.bias)
+    softmax = seen_softmax(top.net.feature_dim, n_classes).to(device)
     optimizer = torch.optim.AdamW(
         [{"params": list(top.trained.values()), "lr": config.lr},
          {"params": softmax.parameters(), "lr": 10 * config.lr}], weight_decay=config.weight_decay)
