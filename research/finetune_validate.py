@@ -25,7 +25,6 @@ to unseen classes per classifier epoch and gamma (the finer gammas of `dvae_vali
 """
 
 import argparse
-import contextlib
 import dataclasses
 import hashlib
 import json
@@ -43,7 +42,6 @@ import vae_cflow_prior  # noqa: E402,F401  (registers the research variants of V
 from classifier_ensemble import ensembled  # noqa: E402
 from dvae_validate import GRID_GAMMAS, fewer_seen  # noqa: E402
 from finetune_attributes import FT_CLASSIFIERS  # noqa: E402
-from flip_features import FEATURES_OF, MIRROR_NOTE, flip_mean, mirrored_cache  # noqa: E402
 from zsl_app.protocol import selection  # noqa: E402
 from zsl_app.protocol.calibration import GAMMAS, gamma_reports  # noqa: E402
 from zsl_app.core.finetune import FinetuneConfig  # noqa: E402
@@ -69,8 +67,6 @@ def main() -> None:
     p.add_argument("--set", nargs="*", default=[], metavar="FIELD=VALUE", help="FinetuneConfig overrides")
     p.add_argument("--ft-classifier", choices=sorted(FT_CLASSIFIERS), default="softmax",
                    help="the fine-tune's classifier of the seen classes (finetune_attributes.py)")
-    p.add_argument("--features-of", choices=FEATURES_OF, default="original",
-                   help="each photo's features: of its crop, or the mean with its mirrored crop (flip_features.py)")
     p.add_argument("--head", nargs="*", default=[], metavar="FIELD=VALUE", help="head Config overrides")
     p.add_argument("--classifier", nargs="*", default=[], metavar="FIELD=VALUE",
                    help="ClassifierConfig overrides (the GZSL classifier's epochs, lr, batch size)")
@@ -99,7 +95,7 @@ def main() -> None:
         cache = Path(args.cache_dir) if args.cache_dir else user_data_dir() / "cache"
         bench = fold_bench(bench, Path(args.images), cache, config, fold=args.fold, holdout=spec.protocol.holdout,
                            seed=args.seed, keep=Path(args.fold_features) if args.fold_features else None,
-                           classifier=args.ft_classifier, features_of=args.features_of)
+                           classifier=args.ft_classifier)
     tuned_s = time.perf_counter() - started
     grid = {k: tuple(json.loads(f"[{values}]")) for k, _, values in (g.partition("=") for g in args.grid)}
     reports = scored(spec, bench, args, grid)
@@ -112,7 +108,6 @@ def main() -> None:
     row = {"method": args.method, "fold": args.fold, "seed": args.seed, "seen_share": args.seen_share,
            "finetune": None if args.frozen else dataclasses.asdict(config), "head": head,
            **({"ft_classifier": args.ft_classifier} if args.ft_classifier != "softmax" else {}),
-           **({"features_of": args.features_of} if args.features_of != "original" else {}),
            **({"classifier": classifier} if classifier else {}),
            **({"ensemble": args.ensemble} if args.ensemble > 1 else {}), "val": best_report(reports),
            "chosen": {"length": best.length, **dict(best.options), "classifier_epochs": best.classifier_epochs,
@@ -165,9 +160,12 @@ def best_report(reports: dict, among=lambda candidate: True) -> dict:
 
 
 def fold_bench(bench: Benchmark, images: Path, cache: Path, config: FinetuneConfig, *, fold: int, holdout: float,
-               seed: int, keep: Path | None, classifier: str = "softmax", features_of: str = "original") -> Benchmark:
+               seed: int, keep: Path | None, classifier: str = "softmax") -> Benchmark:
     """The benchmark in the space of fold `fold`'s own fine-tune, read from `keep` when a run made it there."""
-    key = kept_key(config, fold=fold, holdout=holdout, seed=seed, classifier=classifier, features_of=features_of)
+    settings = {k: v for k, v in dataclasses.asdict(config).items() if (k, v) != ("mirror", False)}  # the key of
+    #                                                         fine-tunes kept before the setting existed unchanged
+    key = json.dumps({"config": settings, "fold": fold, "holdout": holdout, "seed": seed,
+                      **({"classifier": classifier} if classifier != "softmax" else {})}, sort_keys=True)
     stem = keep / f"cub-fold{fold}-s{seed}-{hashlib.sha256(key.encode()).hexdigest()[:12]}" if keep else None
     if stem and stem.with_suffix(".json").is_file():
         recipe = json.loads(stem.with_suffix(".json").read_text())["recipe"]
@@ -176,39 +174,14 @@ def fold_bench(bench: Benchmark, images: Path, cache: Path, config: FinetuneConf
     base = finetune_base("effnet-lite2", config)
     photos = load_photos(images, bench.root / "att_splits.mat", base, cut_of(base, config), cache, views=config.views)
     check_rows_match(photos, bench)
-    mirrored = (flip_mean(lambda: mirrored_cache(images, config, cache, build=False)) if features_of == "flip-mean"
-                else contextlib.nullcontext({}))
-    with FT_CLASSIFIERS[classifier](bench, fold=fold, holdout=holdout, seed=seed), mirrored as made:
+    with FT_CLASSIFIERS[classifier](bench, fold=fold, holdout=holdout, seed=seed):
         tuned = validation_bench(bench, photos, base, config, fold=fold, holdout=holdout, seed=seed)
-    if features_of == "flip-mean":
-        tuned = dataclasses.replace(tuned, feature_space=tuned.feature_space + MIRROR_NOTE)
-        if keep:
-            report_same_finetune(made["original"], keep, config, fold=fold, holdout=holdout, seed=seed,
-                                 classifier=classifier)
     if stem:
         with atomic_path(stem.with_suffix(".npy")) as tmp, open(tmp, "wb") as f:
             np.save(f, tuned.features)
         write_text_atomic(stem.with_suffix(".json"),
                           json.dumps({"key": json.loads(key), "recipe": tuned.feature_space}))
     return tuned
-
-
-def kept_key(config: FinetuneConfig, *, fold: int, holdout: float, seed: int, classifier: str,
-             features_of: str) -> str:
-    """What names a fold fine-tune's kept features (the key of runs made before an option existed unchanged)."""
-    return json.dumps({"config": dataclasses.asdict(config), "fold": fold, "holdout": holdout, "seed": seed,
-                       **({"classifier": classifier} if classifier != "softmax" else {}),
-                       **({"features_of": features_of} if features_of != "original" else {})}, sort_keys=True)
-
-
-def report_same_finetune(original: np.ndarray, keep: Path, config: FinetuneConfig, **run) -> None:
-    """Print how far a flip-mean run's own crop features are from those the run without the mirror kept: 0
-    when its fine-tune is the same one the paired default was scored on."""
-    key = kept_key(config, features_of="original", **run)
-    stem = keep / f"cub-fold{run['fold']}-s{run['seed']}-{hashlib.sha256(key.encode()).hexdigest()[:12]}"
-    if stem.with_suffix(".npy").is_file():
-        print(f"same fine-tune as {stem.name}: max |difference| "
-              f"{float(np.abs(np.load(stem.with_suffix('.npy')) - original).max()):.3g}", flush=True)
 
 
 if __name__ == "__main__":

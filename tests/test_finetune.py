@@ -69,6 +69,23 @@ def test_a_recorded_config_without_a_resolution_ran_at_the_bases_own():
     assert FinetuneConfig.recorded({"resolution": 300}).resolution == 300
 
 
+def test_a_mirror_fine_tune_reads_both_views_of_the_cache_but_trains_on_the_crops_alone(lite0, tmp_path):
+    """`mirror` needs the cache's mirrored view for the features, not for training; older records had none."""
+    assert (FinetuneConfig(mirror=True).views, FinetuneConfig(mirror=True).trained_views) == (2, 1)
+    assert FinetuneConfig.recorded({}).mirror is False
+    cut = lite0.net.stage_starts[-1]
+    maps = np.random.default_rng(0).random((2, 4, channels_into(lite0, cut), 2, 2), dtype=np.float32)
+    photos = pipeline.Photos([f"{i}.jpg" for i in range(4)], np.array([0, 0, 1, 1]), maps, cut, tmp_path)
+    plain = pipeline.finetune(photos, lite0, np.arange(4), QUICK, seed=0)
+    mirror = pipeline.finetune(photos, lite0, np.arange(4), dataclasses.replace(QUICK, mirror=True), seed=0)
+    assert torch.equal(plain.top.state()["_conv_head.weight"], mirror.top.state()["_conv_head.weight"])
+    assert np.allclose(mirror.features, (plain.features + top_features(plain.top, maps[1])) / 2, atol=1e-6)
+    assert mirror.recipe.startswith(plain.recipe) and mirror.recipe != plain.recipe
+    with pytest.raises(ValueError, match="2 views"):
+        pipeline.finetune(dataclasses.replace(photos, maps=maps[:1]), lite0, np.arange(4),
+                          dataclasses.replace(QUICK, mirror=True), seed=0)
+
+
 def test_config_refuses_out_of_range_settings():
     with pytest.raises(ValueError, match="stages must be 1 or 2"):
         FinetuneConfig(stages=3)

@@ -8,6 +8,7 @@ import shutil
 import numpy as np
 import pytest
 import scipy.io
+import torch
 from PIL import Image
 
 from conftest import write_tiny_xlsa17
@@ -178,6 +179,30 @@ def test_the_resolution_given_is_the_fine_tunes_and_its_saved_backbones(tmp_path
     backbone = load_finetuned(backbones_dir() / f"cub-{tuned[0].stem}.json")
     assert backbone.resolution == 96 and json.loads(backbones_dir().joinpath(f"cub-{tuned[0].stem}.json")
                                                      .read_text())["config"]["resolution"] == 96
+
+
+def test_a_mirror_fine_tune_averages_each_photo_with_its_mirror_image_in_a_space_of_its_own(tmp_path):
+    """--ft-mirror: the same fine-tune, its features file's rows the mean of each crop's and mirrored crop's
+    features, which the saved backbone's photo path computes too; its own name, recipe and two-view cache."""
+    xlsa17 = write_tiny_xlsa17(tmp_path / "xlsa17", per_class=PER_CLASS)
+    images = photo_folder(tmp_path / "CUB_200_2011", xlsa17)
+    argv = ["--finetune", "cub", "--ft-resolution", "96", "--images", str(images), "--data-root", str(xlsa17),
+            "--device", "cpu", *QUICK]
+    assert main(argv) == 0 and main([*argv, "--ft-mirror"]) == 0
+    mirror, plain = sorted((xlsa17 / "CUB").glob("effnetlite0-96-ft-*.mat"), key=lambda f: "-mirror" not in f.stem)
+    assert mirror.stem == f"{plain.stem}-mirror"  # the same trained tensors: the mirror changes only the features
+    assert np.load(next(user_data_dir().glob("cache/cub-effnetlite0-96-cut*.npy")), mmap_mode="r").shape[0] == 2
+    crop_only, both = (load_finetuned(backbones_dir() / f"cub-{f.stem}.json") for f in (plain, mirror))
+    assert both.mirror and not crop_only.mirror and both.recipe == f"{crop_only.recipe}; features averaged with the " \
+        "mirrored crop's"
+    mat = scipy.io.loadmat(mirror)
+    files = [cell(f).removeprefix("CUB_200_2011/images/") for f in mat["image_files"]]
+    photos = [Image.open(images / "images" / files[r]).convert("RGB") for r in (0, 55)]
+    assert np.abs(both.embed_images(photos) - mat["features"][:, [0, 55]].T).max() < 1e-4
+    assert np.abs(both.look(photos)[0] - both.embed_images(photos)).max() < 1e-5
+    batch = torch.stack([both.preprocess(photo) for photo in photos])
+    mean = (crop_only.embed(batch) + crop_only.embed(batch.flip(-1))) / 2
+    assert torch.allclose(both.embed(batch), mean, atol=1e-5) and not torch.allclose(mean, crop_only.embed(batch))
 
 
 def test_extract_through_a_saved_finetune_rebuilds_its_features_file(tmp_path, capsys):

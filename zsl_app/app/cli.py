@@ -149,6 +149,9 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--ft-augment", action=argparse.BooleanOptionalAction,
                    help="fine-tune: train on mirrored photos and random crops (default: off on the activation "
                         "cache, as chosen on validation; on with --ft-stages all)")
+    g.add_argument("--ft-mirror", action=argparse.BooleanOptionalAction,
+                   help="fine-tune: describe each photo by the mean of the features of its crop and of its mirrored "
+                        "crop (a feature space of its own; twice the backbone's work per photo; default off)")
     g.add_argument("--device", default="auto", help="cpu, cuda, cuda:1 ... (default: cuda when present)")
     g.add_argument("--out", help="checkpoint folder (default: weights/runs/)")
     g.add_argument("--half", action="store_true", help="store the checkpoint's tensors as float16 (half the size)")
@@ -221,7 +224,8 @@ def stages_arg(text: str) -> int | str:
 
 def finetune_overrides(args) -> dict:
     """The fine-tune settings given on the command line."""
-    out = {"stages": args.ft_stages, "epochs": args.ft_epochs, "lr": args.ft_lr, "resolution": args.ft_resolution}
+    out = {"stages": args.ft_stages, "epochs": args.ft_epochs, "lr": args.ft_lr, "resolution": args.ft_resolution,
+           "mirror": args.ft_mirror}
     augment = args.ft_augment if args.ft_augment is not None else args.ft_stages == WHOLE
     if augment:
         out.update(flip=True, crop=1)  # the top-stage settings before validation chose none

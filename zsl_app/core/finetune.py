@@ -46,6 +46,8 @@ class FinetuneConfig:
     #                validation); with "all", any value above 0 means random-resized crops of the photos
     resolution: int | None = 390  # input side in px of the fine-tuned backbone: 390 chosen on validation with
     #                               effnet-lite2 (its own is 260); None: the base's own
+    mirror: bool = False  # describe each photo by the mean of the features of its crop and of its mirrored crop
+    #                       (twice the backbone's work per photo); a feature space of its own
 
     def __post_init__(self):
         if self.stages not in (1, 2, WHOLE):
@@ -71,9 +73,14 @@ class FinetuneConfig:
         return self.stages != WHOLE
 
     @property
-    def views(self) -> int:
+    def trained_views(self) -> int:
         """Views of each photo the cached route trains on: the photo, and its mirror image with `flip`."""
         return 2 if self.flip else 1
+
+    @property
+    def views(self) -> int:
+        """Views of each photo the activation cache must hold: the mirror image too with `flip` or `mirror`."""
+        return 2 if self.flip or self.mirror else 1
 
     def trained_part(self) -> str:
         """What trains, in words: "the top 1 stage(s)" or "the whole network"."""
@@ -209,3 +216,10 @@ def top_features(top: Top, maps: np.ndarray | torch.Tensor) -> np.ndarray:
     out = [top(torch.as_tensor(np.array(maps[i:i + CHUNK])).to(device)).cpu()  # a copy: maps may be read-only
            for i in range(0, len(maps), CHUNK)]
     return torch.cat(out).numpy()
+
+
+def photo_features(top: Top, maps: np.ndarray, *, mirror: bool) -> np.ndarray:
+    """Cached maps (views, N, C, H, W) -> each photo's features: of its crop (view 0), or with `mirror` the mean
+    of its crop's and its mirrored crop's (view 1), as `Backbone.embed` computes them from the photo."""
+    features = top_features(top, maps[0])
+    return (features + top_features(top, maps[1])) / 2 if mirror else features

@@ -14,15 +14,15 @@ import torch
 
 from zsl_app.core import distributed
 from zsl_app.core.backbones import Backbone, create_backbone
-from zsl_app.core.finetune import (FINETUNED_MARK, FinetuneConfig, Top, round_to_half, top_features, train_top,
-                                   train_top_on_photos)
+from zsl_app.core.finetune import (FINETUNED_MARK, FinetuneConfig, Top, photo_features, round_to_half, top_features,
+                                   train_top, train_top_on_photos)
 from zsl_app.core.training import ProgressCallback
 from zsl_app.storage.activations import CacheKey, as_tensor, cached_lower
 from zsl_app.storage.data import Benchmark, DataError, load_benchmark, validation_split
 from zsl_app.storage.data.xlsa17 import dataset_dir
 from zsl_app.storage.extract import (MAT_PREFIX, AugmentedPhotos, check_exist, class_labels, embed_files,
                                      read_images_txt, write_features)
-from zsl_app.storage.finetuned import finetuned_recipe, save_finetuned, tensors_sha256
+from zsl_app.storage.finetuned import MIRROR_MARK, finetuned_recipe, save_finetuned, tensors_sha256
 
 from .stages import FINAL, FeaturesFor, Stage
 
@@ -113,29 +113,31 @@ def finetune(photos: Photos, base: Backbone, rows: np.ndarray, config: FinetuneC
         raise ValueError(f"the cached activations enter block {photos.cut}; {config.stages} trained stages "
                          f"start at block {cut}")
     if config.cached and photos.maps.shape[0] < config.views:
-        raise ValueError(f"the fine-tune trains on {config.views} views of each photo; the cache holds "
+        raise ValueError(f"the fine-tune reads {config.views} views of each photo; the cache holds "
                          f"{photos.maps.shape[0]}")
     classes, labels = np.unique(photos.labels[rows], return_inverse=True)
     torch.manual_seed(seed)
     top, generator = Top(base.net, cut), torch.Generator().manual_seed(seed)
     if config.cached:
-        train_top(top, as_tensor(photos.maps, rows, config.views), torch.as_tensor(labels), len(classes), config,
-                  generator=generator, callback=callback, stage=stage)
+        maps = as_tensor(photos.maps, rows, config.trained_views)
+        train_top(top, maps, torch.as_tensor(labels), len(classes), config, generator=generator, callback=callback,
+                  stage=stage)
     else:
         shown = AugmentedPhotos(photos.paths(rows), labels, base.transform, flip=config.flip, crop=config.crop > 0)
         train_top_on_photos(top, shown, len(classes), config,
                             lower=lambda pixels: base.net.bottom(base.transform.normalise(pixels).to(base.device), cut),
                             generator=generator, workers=photos.workers, callback=callback, stage=stage)
     round_to_half(top)
-    features = (top_features(top, photos.maps[0]) if config.cached
-                else embed_files(photos.paths(), with_top(base, top), workers=photos.workers))
-    return Finetuned(top, features, finetuned_recipe(base.recipe, cut, top.state()), rows)
+    features = (photo_features(top, photos.maps, mirror=config.mirror) if config.cached
+                else embed_files(photos.paths(), with_top(base, top, mirror=config.mirror), workers=photos.workers))
+    return Finetuned(top, features, finetuned_recipe(base.recipe, cut, top.state(), mirror=config.mirror), rows)
 
 
-def with_top(base: Backbone, top: Top) -> Backbone:
-    """`base` computing with the fine-tuned network (a shallow copy: `base` itself is unchanged)."""
+def with_top(base: Backbone, top: Top, *, mirror: bool = False) -> Backbone:
+    """`base` computing with the fine-tuned network (a shallow copy: `base` itself is unchanged), each photo's
+    features averaged with its mirrored crop's when `mirror`."""
     tuned = copy.copy(base)
-    tuned.net = top.net
+    tuned.net, tuned.mirror = top.net, mirror
     return tuned
 
 
@@ -151,14 +153,17 @@ def validation_bench(bench: Benchmark, photos: Photos, base: Backbone, config: F
 def final_finetune(bench: Benchmark, photos: Photos, base: Backbone, config: FinetuneConfig, *, seed: int,
                    backbone_dir: Path, callback: ProgressCallback | None = None) -> Benchmark:
     """Fine-tune on trainval photos; save the backbone in `backbone_dir` and write its features file beside
-    att_splits.mat, both named after the base and the trained tensors (e.g. effnetlite2-ft-1a2b3c4d)."""
+    att_splits.mat, both named after the base and the trained tensors (e.g. effnetlite2-ft-1a2b3c4d, and
+    effnetlite2-ft-1a2b3c4d-mirror with `mirror`)."""
     tuned = finetune(photos, base, bench.trainval, config, seed=seed, callback=callback, stage="fine-tune/final")
     name = f"{base.features_name}{FINETUNED_MARK}{tensors_sha256(tuned.top.state())[:8]}"
+    name += MIRROR_MARK if config.mirror else ""
     info = {"features_name": name, "dataset": bench.name, "trained_on": "trainval_loc",
             "photos": int(len(tuned.rows)), "classes": int(len(np.unique(photos.labels[tuned.rows]))),
             "config": dataclasses.asdict(config), "seed": seed}
     if distributed.is_main():  # every rank holds the same result; one writes it
-        save_finetuned(backbone_dir / f"{bench.name.lower()}-{name}", base, tuned.top.cut, tuned.top.state(), info)
+        save_finetuned(backbone_dir / f"{bench.name.lower()}-{name}", base, tuned.top.cut, tuned.top.state(), info,
+                       mirror=config.mirror)
         write_features(bench.root / f"{name}.mat", tuned.features, photos.labels + 1,
                        [MAT_PREFIX + f for f in photos.files], tuned.recipe)
     return dataclasses.replace(bench, features=tuned.features, features_name=name, feature_space=tuned.recipe)

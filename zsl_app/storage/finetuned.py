@@ -15,6 +15,8 @@ from .atomic import atomic_path, write_text_atomic
 from .paths import WEIGHTS_DIR, user_data_dir
 
 FORMAT = "zsl-app-finetuned-backbone/1"
+MIRROR_NOTE = "features averaged with the mirrored crop's"  # in the recipe of a fine-tune with `mirror`
+MIRROR_MARK = "-mirror"  # ends the features name of a fine-tune with `mirror`
 
 
 def backbones_dir() -> Path:
@@ -22,9 +24,11 @@ def backbones_dir() -> Path:
     return user_data_dir() / "backbones"
 
 
-def finetuned_recipe(base_recipe: str, cut: int, tensors: dict[str, torch.Tensor]) -> str:
-    """The feature space of a fine-tune: the base recipe, where it was cut, and the trained tensors' hash."""
-    return f"{base_recipe}; blocks from {cut} fine-tuned ({tensors_sha256(tensors)[:16]})"
+def finetuned_recipe(base_recipe: str, cut: int, tensors: dict[str, torch.Tensor], *, mirror: bool = False) -> str:
+    """The feature space of a fine-tune: the base recipe, where it was cut, the trained tensors' hash, and
+    whether a photo's features are averaged with its mirrored crop's."""
+    recipe = f"{base_recipe}; blocks from {cut} fine-tuned ({tensors_sha256(tensors)[:16]})"
+    return f"{recipe}; {MIRROR_NOTE}" if mirror else recipe
 
 
 def tensors_sha256(tensors: dict[str, torch.Tensor]) -> str:
@@ -35,16 +39,19 @@ def tensors_sha256(tensors: dict[str, torch.Tensor]) -> str:
     return digest.hexdigest()
 
 
-def save_finetuned(path: Path, base: Backbone, cut: int, tensors: dict[str, torch.Tensor], info: dict) -> Path:
+def save_finetuned(path: Path, base: Backbone, cut: int, tensors: dict[str, torch.Tensor], info: dict, *,
+                   mirror: bool = False) -> Path:
     """Write the trained tensors (float16) and their JSON atomically; returns the JSON path.
 
-    `info` records the data, settings and seed of the fine-tune; `features_name` names its space."""
+    `info` records the data, settings and seed of the fine-tune; `features_name` names its space; `mirror`:
+    a photo's features are the mean of its crop's and its mirrored crop's."""
     weights_path, meta_path = path.with_suffix(".safetensors"), path.with_suffix(".json")
     half = {k: v.detach().cpu().half().contiguous() for k, v in tensors.items()}
     with atomic_path(weights_path) as tmp:
         save_file(half, str(tmp))
     meta = {"format": FORMAT, "base": base.name, "base_recipe": base.recipe, "base_weights": base.weights_file,
-            "resolution": base.resolution, "cut": cut, "trained": sorted(half), "recipe": finetuned_recipe(base.recipe, cut, half),
+            "resolution": base.resolution, "cut": cut, "trained": sorted(half), "mirror": mirror,
+            "recipe": finetuned_recipe(base.recipe, cut, half, mirror=mirror),
             "weights_sha256": hashlib.sha256(weights_path.read_bytes()).hexdigest(), **info}
     write_text_atomic(meta_path, json.dumps(meta, indent=1))
     return meta_path
@@ -84,7 +91,8 @@ def load_finetuned(path: str | Path, *, device: str = "cpu") -> Backbone:
     with torch.no_grad():
         for name, value in tensors.items():
             params[name].copy_(value.float())
-    backbone.recipe = finetuned_recipe(meta["base_recipe"], meta["cut"], tensors)
+    backbone.mirror = bool(meta.get("mirror", False))  # older files: the crop alone
+    backbone.recipe = finetuned_recipe(meta["base_recipe"], meta["cut"], tensors, mirror=backbone.mirror)
     if backbone.recipe != meta["recipe"]:
         raise BackboneError(f"{path}: the tensors do not give the recorded feature space")
     backbone.features_name = meta["features_name"]

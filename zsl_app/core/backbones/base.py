@@ -88,6 +88,7 @@ class Backbone:
         self.imagenet: nn.Linear | None = None  # the ImageNet classifier on the pooled features, when loaded
         self.imagenet_net: nn.Module | None = None  # the ImageNet network, once a fine-tune changed `net`
         self.imagenet_cut: int | None = None  # the block the fine-tune starts at: the stages below are shared
+        self.mirror = False  # a fine-tune's setting: features are the mean of the crop's and the mirrored crop's
         if weights == RANDOM:
             self.recipe = f"{self.recipe}; RANDOM weights (not a feature space)"
         else:
@@ -144,7 +145,11 @@ class Backbone:
         """Preprocessed images (B, 3, H, W) -> features (B, feature_dim) float32, on the CPU."""
         with torch.inference_mode():
             batch = batch.to(self.device).contiguous(memory_format=torch.channels_last)
-            return torch.cat([self.net(chunk) for chunk in batch.split(CHUNK)]).cpu()
+            return torch.cat([self.mirrored(self.net, chunk) for chunk in batch.split(CHUNK)]).cpu()
+
+    def mirrored(self, net, batch: torch.Tensor) -> torch.Tensor:
+        """net(batch), or with `mirror` the mean of net(batch) and net(the batch mirrored left to right)."""
+        return (net(batch) + net(batch.flip(-1))) / 2 if self.mirror else net(batch)
 
     def embed_lower(self, batch: torch.Tensor, cut: int) -> torch.Tensor:
         """Preprocessed images (B, 3, H, W) -> the activation maps entering block `cut`, on the CPU."""
@@ -211,11 +216,16 @@ class Backbone:
 
     def tuned_and_imagenet(self, batch: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Pooled features of the fine-tuned network and of the ImageNet one; the stages below the fine-tune's
-        cut run once for both (half the work of a top-stage fine-tune's photo)."""
+        cut run once for both (half the work of a top-stage fine-tune's photo), and once more on the mirrored
+        crop with `mirror`."""
         if self.imagenet_cut is None:
-            return self.net(batch), self.imagenet_net(batch)
-        maps = self.net.bottom(batch, self.imagenet_cut)
-        return self.net.top(maps, self.imagenet_cut), self.imagenet_net.top(maps, self.imagenet_cut)
+            return self.mirrored(self.net, batch), self.imagenet_net(batch)
+        cut = self.imagenet_cut
+        maps = self.net.bottom(batch, cut)
+        tuned = self.net.top(maps, cut)
+        if self.mirror:
+            tuned = (tuned + self.net.top(self.net.bottom(batch.flip(-1), cut), cut)) / 2
+        return tuned, self.imagenet_net.top(maps, cut)
 
 
 def read_state_dict(path: Path) -> dict[str, torch.Tensor]:
