@@ -65,25 +65,25 @@ def test_the_default_fine_tune_runs_at_the_resolution_chosen_on_validation_and_o
 
 
 def test_a_recorded_config_without_a_resolution_ran_at_the_bases_own():
-    assert FinetuneConfig.recorded({"epochs": 3}) == FinetuneConfig(epochs=3, resolution=None)
+    assert FinetuneConfig.recorded({"epochs": 3}) == FinetuneConfig(epochs=3, resolution=None, mirror=False)
     assert FinetuneConfig.recorded({"resolution": 300}).resolution == 300
 
 
 def test_a_mirror_fine_tune_reads_both_views_of_the_cache_but_trains_on_the_crops_alone(lite0, tmp_path):
-    """`mirror` needs the cache's mirrored view for the features, not for training; older records had none."""
-    assert (FinetuneConfig(mirror=True).views, FinetuneConfig(mirror=True).trained_views) == (2, 1)
-    assert FinetuneConfig.recorded({}).mirror is False
+    """`mirror` (the default) needs the cache's mirrored view for the features, not for training; older records
+    had none."""
+    assert (FinetuneConfig().views, FinetuneConfig().trained_views, FinetuneConfig(mirror=False).views) == (2, 1, 1)
+    assert FinetuneConfig().mirror and FinetuneConfig.recorded({}).mirror is False
     cut = lite0.net.stage_starts[-1]
     maps = np.random.default_rng(0).random((2, 4, channels_into(lite0, cut), 2, 2), dtype=np.float32)
     photos = pipeline.Photos([f"{i}.jpg" for i in range(4)], np.array([0, 0, 1, 1]), maps, cut, tmp_path)
-    plain = pipeline.finetune(photos, lite0, np.arange(4), QUICK, seed=0)
-    mirror = pipeline.finetune(photos, lite0, np.arange(4), dataclasses.replace(QUICK, mirror=True), seed=0)
+    plain = pipeline.finetune(photos, lite0, np.arange(4), dataclasses.replace(QUICK, mirror=False), seed=0)
+    mirror = pipeline.finetune(photos, lite0, np.arange(4), QUICK, seed=0)
     assert torch.equal(plain.top.state()["_conv_head.weight"], mirror.top.state()["_conv_head.weight"])
     assert np.allclose(mirror.features, (plain.features + top_features(plain.top, maps[1])) / 2, atol=1e-6)
     assert mirror.recipe.startswith(plain.recipe) and mirror.recipe != plain.recipe
     with pytest.raises(ValueError, match="2 views"):
-        pipeline.finetune(dataclasses.replace(photos, maps=maps[:1]), lite0, np.arange(4),
-                          dataclasses.replace(QUICK, mirror=True), seed=0)
+        pipeline.finetune(dataclasses.replace(photos, maps=maps[:1]), lite0, np.arange(4), QUICK, seed=0)
 
 
 def test_config_refuses_out_of_range_settings():
@@ -203,7 +203,7 @@ def test_the_cache_holds_the_mirror_images_only_when_a_fine_tune_trains_on_them(
         Image.fromarray(rng.integers(0, 256, (70, 90, 3), dtype=np.uint8)).save(paths[-1])
     cut = lite0.net.stage_starts[-1]
     key = CacheKey.of(lite0.recipe, cut, [p.name for p in paths])
-    one = cached_lower(tmp_path, "c", key, paths, lite0, views=FinetuneConfig().views, workers=0)
+    one = cached_lower(tmp_path, "c", key, paths, lite0, views=FinetuneConfig(mirror=False).views, workers=0)
     assert one.shape[0] == 1 and load_cache(tmp_path, "c", key, views=2) is None
     photos = pipeline.Photos([p.name for p in paths], np.arange(3), one, cut, tmp_path, workers=0)
     with pytest.raises(ValueError, match="2 views"):

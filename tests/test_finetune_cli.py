@@ -131,7 +131,7 @@ def test_the_web_apps_training_job_takes_the_photo_route(tmp_path):
         time.sleep(0.1)
     done = job.snapshot()
     assert done.error is None, repr(done.error)
-    assert "-ft-" in done.checkpoint.name and Predictor.load(done.checkpoint).backbone.recipe.endswith(")")
+    assert "-ft-" in done.checkpoint.name and "fine-tuned (" in Predictor.load(done.checkpoint).backbone.recipe
 
 
 def test_the_whole_network_fine_tunes_on_the_photos_and_serves_them(tmp_path, capsys):
@@ -182,13 +182,14 @@ def test_the_resolution_given_is_the_fine_tunes_and_its_saved_backbones(tmp_path
 
 
 def test_a_mirror_fine_tune_averages_each_photo_with_its_mirror_image_in_a_space_of_its_own(tmp_path):
-    """--ft-mirror: the same fine-tune, its features file's rows the mean of each crop's and mirrored crop's
-    features, which the saved backbone's photo path computes too; its own name, recipe and two-view cache."""
+    """--ft-mirror (the default): the same fine-tune as --no-ft-mirror, its features file's rows the mean of each
+    crop's and mirrored crop's features, which the saved backbone's photo path computes too; its own name, recipe
+    and two-view cache."""
     xlsa17 = write_tiny_xlsa17(tmp_path / "xlsa17", per_class=PER_CLASS)
     images = photo_folder(tmp_path / "CUB_200_2011", xlsa17)
     argv = ["--finetune", "cub", "--ft-resolution", "96", "--images", str(images), "--data-root", str(xlsa17),
             "--device", "cpu", *QUICK]
-    assert main(argv) == 0 and main([*argv, "--ft-mirror"]) == 0
+    assert main([*argv, "--no-ft-mirror"]) == 0 and main(argv) == 0
     mirror, plain = sorted((xlsa17 / "CUB").glob("effnetlite0-96-ft-*.mat"), key=lambda f: "-mirror" not in f.stem)
     assert mirror.stem == f"{plain.stem}-mirror"  # the same trained tensors: the mirror changes only the features
     assert np.load(next(user_data_dir().glob("cache/cub-effnetlite0-96-cut*.npy")), mmap_mode="r").shape[0] == 2

@@ -151,7 +151,8 @@ def build_parser() -> argparse.ArgumentParser:
                         "cache, as chosen on validation; on with --ft-stages all)")
     g.add_argument("--ft-mirror", action=argparse.BooleanOptionalAction,
                    help="fine-tune: describe each photo by the mean of the features of its crop and of its mirrored "
-                        "crop (a feature space of its own; twice the backbone's work per photo; default off)")
+                        "crop (default on, chosen on validation; a feature space of its own; twice the backbone's "
+                        "work per photo); --no-ft-mirror: the crop alone, as the models fine-tuned before")
     g.add_argument("--device", default="auto", help="cpu, cuda, cuda:1 ... (default: cuda when present)")
     g.add_argument("--out", help="checkpoint folder (default: weights/runs/)")
     g.add_argument("--half", action="store_true", help="store the checkpoint's tensors as float16 (half the size)")

@@ -46,8 +46,8 @@ class FinetuneConfig:
     #                validation); with "all", any value above 0 means random-resized crops of the photos
     resolution: int | None = 390  # input side in px of the fine-tuned backbone: 390 chosen on validation with
     #                               effnet-lite2 (its own is 260); None: the base's own
-    mirror: bool = False  # describe each photo by the mean of the features of its crop and of its mirrored crop
-    #                       (twice the backbone's work per photo); a feature space of its own
+    mirror: bool = True  # describe each photo by the mean of the features of its crop and of its mirrored crop
+    #                      (twice the backbone's work per photo): chosen on validation; False: the crop alone
 
     def __post_init__(self):
         if self.stages not in (1, 2, WHOLE):
@@ -64,8 +64,9 @@ class FinetuneConfig:
     @classmethod
     def recorded(cls, settings: dict) -> "FinetuneConfig":
         """The settings a fine-tune recorded; a field an older record lacks had the value it has now, except
-        the resolution: before it was a setting, every fine-tune ran at the base's own."""
-        return cls(**{"resolution": None, **settings})
+        the resolution and the mirror: before they were settings, every fine-tune ran at the base's own input
+        and described a photo by its crop alone."""
+        return cls(**{"resolution": None, "mirror": False, **settings})
 
     @property
     def cached(self) -> bool:
