@@ -16,6 +16,15 @@ needs_real_cub = pytest.mark.skipif(not (XLSA17 / "CUB" / "effnetlite2.mat").is_
                                     reason=f"real CUB features not found under {XLSA17} (set ZSL_SHARED_DATA)")
 
 
+@pytest.fixture(autouse=True, scope="module")
+def _isolated_module_user_dir(tmp_path_factory):
+    """Module fixtures (a fine-tune's backbone and activation cache) never touch the real user data dir:
+    they start before the per-test one below."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("ZSL_USER_DIR", str(tmp_path_factory.mktemp("user")))
+        yield
+
+
 @pytest.fixture(autouse=True)
 def _isolated_user_dir(tmp_path_factory, monkeypatch):
     """Tests never touch the real user data dir."""

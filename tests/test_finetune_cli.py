@@ -58,11 +58,11 @@ def trained(tmp_path_factory):
     argv = ["--train", "cub", "--finetune", "--images", str(images), "--data-root", str(xlsa17), "--out", str(out),
             "--device", "cpu", *HEAD, *QUICK]
     assert main(argv) == 0
-    return xlsa17, images, out
+    return xlsa17, images, out, user_data_dir()
 
 
 def test_the_photo_route_writes_features_backbone_and_a_servable_model(trained):
-    xlsa17, images, out = trained
+    xlsa17, images, out, _ = trained
     assert (xlsa17 / "CUB" / "effnetlite0-390.mat").is_file()  # the frozen space at the default input, from the cache
     tuned = sorted((xlsa17 / "CUB").glob("effnetlite0-390-ft-*.mat"))
     assert len(tuned) == 1
@@ -80,10 +80,16 @@ def test_the_photo_route_writes_features_backbone_and_a_servable_model(trained):
 
 
 def test_a_finetuned_space_is_not_the_frozen_one(trained):
-    xlsa17, _, _ = trained
+    xlsa17, _, _, _ = trained
     frozen = create_backbone("effnet-lite0", resolution=FinetuneConfig().resolution)
     tuned = sorted((xlsa17 / "CUB").glob("effnetlite0-390-ft-*.mat"))[0]
     assert cell(scipy.io.loadmat(tuned)["backbone"]) != frozen.recipe
+
+
+def test_a_module_fixtures_fine_tune_keeps_to_a_user_dir_of_its_own(trained, tmp_path_factory):
+    *_, user = trained  # the backbone and the activation cache of a fine-tune go to the user data dir
+    assert user.is_relative_to(tmp_path_factory.getbasetemp())
+    assert list(user.glob("backbones/cub-effnetlite0-390-ft-*.json")) and list(user.glob("cache/*.npy"))
 
 
 @pytest.mark.parametrize("damage, message", [

@@ -163,13 +163,11 @@ def test_shipped_reading_reads_unseen_photos_and_flags_few_cub_photos():
 
 
 @pytest.fixture(scope="module")
-def shipped(tmp_path_factory):
-    """The shipped default, with a user data dir of its own (module fixtures start before the per-test one)."""
+def shipped():
+    """The shipped default."""
     if not (SAMPLES / "manifest.csv").is_file():
         pytest.skip(f"sample photos not found at {SAMPLES}")
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("ZSL_USER_DIR", str(tmp_path_factory.mktemp("user")))
-        yield Recognizer.load()
+    return Recognizer.load()
 
 
 @needs_samples

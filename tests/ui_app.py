@@ -1,6 +1,5 @@
 """The web app running in-process for the UI tests and the load bench: a small real model, a free port."""
 
-import os
 import socket
 from contextlib import contextmanager
 from pathlib import Path
@@ -70,25 +69,17 @@ def free_port() -> int:
 @contextmanager
 def running_app(tmp: Path, *, examples_dir: Path | None = SAMPLES, read_only: bool = False,
                 data_root: Path | None = None):
-    """Yield (url, predictor) of the app serving a small CUB model; user classes and runs live in `tmp`.
+    """Yield (url, predictor) of the app serving a small CUB model; training runs live in `tmp`, user classes in the test's user data dir (conftest).
     `data_root`: the benchmark folder the app reads (default: the real xlsa17)."""
     require_real_cub()
-    old = os.environ.get("ZSL_USER_DIR")
-    os.environ["ZSL_USER_DIR"] = str(tmp / "user")  # module-scoped: conftest's per-test dir is not set yet
+    from zsl_app.app.recognizer import Recognizer
+    from zsl_app.app.ui.layout import build_app, launch
+    checkpoint = small_checkpoint(tmp)
+    predictor = Recognizer.load(checkpoint)
+    demo = build_app(predictor, checkpoint=checkpoint, data_root=data_root or XLSA17, examples_dir=examples_dir,
+                     runs_dir=tmp / "runs", read_only=read_only)
+    _, url, _ = launch(demo, port=free_port(), block=False)
     try:
-        from zsl_app.app.recognizer import Recognizer
-        from zsl_app.app.ui.layout import build_app, launch
-        checkpoint = small_checkpoint(tmp)
-        predictor = Recognizer.load(checkpoint)
-        demo = build_app(predictor, checkpoint=checkpoint, data_root=data_root or XLSA17, examples_dir=examples_dir,
-                         runs_dir=tmp / "runs", read_only=read_only)
-        _, url, _ = launch(demo, port=free_port(), block=False)
-        try:
-            yield url, predictor
-        finally:
-            demo.close()
+        yield url, predictor
     finally:
-        if old is None:
-            os.environ.pop("ZSL_USER_DIR", None)
-        else:
-            os.environ["ZSL_USER_DIR"] = old
+        demo.close()
