@@ -2,14 +2,15 @@
 final), head protocol (selection, final fit, test); print one number per stage and U / S / H / ZSL.
 
     python bench/finetune_pipeline.py --images PATH/CUB_200_2011 --data-root PATH/xlsa17 --method dvae \\
-        --seed 0 --threads 2 [--cache-dir EMPTY_DIR] [--set resolution=390] [--save weights]
+        --seed 0 --threads 2 [--cache-dir EMPTY_DIR] [--set resolution=390] [--save weights] [--tag timing]
 A --cache-dir without a cache times the caching too (it is made once per backbone and photo set).
 Several heads (`--method dvae vae-cflow dvae:ablation=base`) run one after another on the same seed's
 fine-tunes, which are made once (in the first head's run): what `python app.py --train cub --finetune
 --method M --seed S` computes for each, without repeating the fine-tunes.
 --set changes fine-tune settings (FinetuneConfig fields); --save DIR saves the first head's model as `--train
 --half` would (model, fine-tuned backbone, photo reading).
-Results go to bench/results/finetune-pipeline-<method>[-<settings>]-s<seed>.json, one per head."""
+Results go to bench/results/finetune-pipeline-<method>[-<settings>][-<tag>]-s<seed>.json, one per head (a --tag
+keeps a rerun of the same settings and seed, e.g. a timing run, from replacing an earlier result)."""
 
 import argparse
 import json
@@ -64,6 +65,7 @@ def main() -> None:
     p.add_argument("--cache-dir", help="activation cache folder (default: the user's)")
     p.add_argument("--set", nargs="+", default=[], metavar="FIELD=VALUE", help="fine-tune settings")
     p.add_argument("--save", metavar="DIR", help="save the first head's model here (fp16, as --half)")
+    p.add_argument("--tag", help="added to the results files' names")
     args = p.parse_args()
     torch.set_num_threads(args.threads)
     started = time.perf_counter()
@@ -86,7 +88,8 @@ def main() -> None:
                   "test": {k: round(result.test[k], 2) for k in ("U", "S", "H", "ZSL")},
                   "val": {k: round(result.selection.val[k], 2) for k in ("U", "S", "H", "ZSL")}}
         print(json.dumps(report, indent=1), flush=True)
-        name = "-".join([label.replace(":", "-"), *(s.replace("=", "") for s in args.set), f"s{args.seed}"])
+        name = "-".join([label.replace(":", "-"), *(s.replace("=", "") for s in args.set),
+                         *([args.tag] if args.tag else []), f"s{args.seed}"])
         out = Path(__file__).resolve().parent / "results" / f"finetune-pipeline-{name}.json"
         write_text_atomic(out, json.dumps(report, indent=1))
         if args.save and label == args.method[0]:
