@@ -17,7 +17,7 @@ def test_overrides_beat_dataset_defaults_which_beat_the_papers():
 def test_fine_tuned_features_take_the_heads_fine_tuned_defaults_under_the_users():
     assert resolve_spec("CUB", "vae-cflow", features="effnetlite2").head.flow_steps == 4  # the frozen route
     assert resolve_spec("CUB", "vae-cflow", finetune={}).head.flow_steps == 8  # fine-tuned per stage on photos
-    tuned = resolve_spec("CUB", "vae-cflow", features="effnetlite2-390-ft-548f0750")  # a fine-tune's features file
+    tuned = resolve_spec("CUB", "vae-cflow", features="effnetlite2-390-ft-34668e82-mirror")  # a fine-tune's file
     assert tuned.head.flow_steps == 8 and tuned.protocol.fixed == ()  # a default, not a user's setting
     assert resolve_spec("CUB", "vae-cflow", finetune={}, head={"flow_steps": 4}).head.flow_steps == 4
     assert resolve_spec("CUB", "dvae", finetune={}).head == head_defaults("dvae", "CUB")

@@ -100,7 +100,7 @@ def build_parser() -> argparse.ArgumentParser:
                                                     "(default: the one --download cub-images made)")
     x.add_argument("--backbone", default="effnet-lite2", metavar="NAME",
                    help=f"{', '.join(backbone_names())} (default effnet-lite2); with --extract also a fine-tuned "
-                        f"backbone: its .json or its features name (e.g. effnetlite2-390-ft-548f0750)")
+                        f"backbone: its .json or its features name (e.g. effnetlite2-390-ft-34668e82-mirror)")
     x.add_argument("--batch-size", type=int, default=32, help="photos per network call (default 32)")
     x.add_argument("--workers", type=int, default=2, help="decoding processes (default 2)")
     x.add_argument("--shard-photos", type=int, default=SHARD_PHOTOS,

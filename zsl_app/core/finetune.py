@@ -22,7 +22,7 @@ from .training import ProgressCallback, epoch_batches, train_loop
 
 CHUNK = 64  # activation maps per forward pass when extracting features
 WHOLE = "all"  # FinetuneConfig.stages: every block and the head convolution (the stem convolution stays)
-FINETUNED_MARK = "-ft-"  # in the name of every features file a fine-tune writes, e.g. effnetlite2-390-ft-548f0750
+FINETUNED_MARK = "-ft-"  # in the name of every features file a fine-tune writes: effnetlite2-390-ft-34668e82-mirror
 
 
 def is_finetuned_features(name: str | None) -> bool:

@@ -120,7 +120,7 @@ def first_finetuned(matches, folders: list[Path]) -> Path | None:
 
 def open_backbone(name: str, *, weights: str | Path | None = None, device: str = "cpu") -> Backbone:
     """A registered backbone (`effnet-lite2`) or a fine-tuned one, given by its JSON or by the name of its
-    features file (`effnetlite2-390-ft-548f0750`, looked up in weights/ and the user's backbones folder)."""
+    features file (`effnetlite2-390-ft-34668e82-mirror`, looked up in weights/ and the user's backbones folder)."""
     if name in backbone_names():
         return create_backbone(name, weights=weights, device=device)
     path = Path(name).expanduser()
