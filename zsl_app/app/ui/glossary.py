@@ -26,7 +26,8 @@ RANKED = ("The same top classes as data, as the API returns them: `name` is the 
 
 FINETUNE = ("adapts the top stage of the backbone to the seen classes on the CUB photos found on this server, "
             "one fine-tune per protocol stage (never on a test photo); the model then reads photos in its own "
-            "feature space. Adds about 15-30 minutes on a 2-core CPU")
+            "feature space. Adds about 20 minutes on a 2-core CPU, 40 the first time (the photos' activations "
+            "are cached once)")
 NO_PHOTOS = ("no CUB photos on this server: put the CUB_200_2011 folder under the data root, or run "
              "`python app.py --download cub-images`")
 DESCRIBE = ("Describe the class the way people do: in words, from 1-5 photos of it, or by its parts. The editor "
